@@ -1,0 +1,1 @@
+"""From-scratch NumPy implementations: the code the reader learns from."""
