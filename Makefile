@@ -1,0 +1,44 @@
+# Two commands do everything on a fresh machine (see README.md):
+#   make book   create the environment if needed, then build the website into _build/html
+#   make test   create the environment if needed, then run the unit tests, every notebook (nbval,
+#               strict) and the linter
+# The environment is a virtual environment in .venv, made once and remade when requirements change.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch is installed first and pinned: an unpinned torch pulls a multi-GB CUDA build. On Linux
+# without a local CPU wheel, use the CPU index, for example:
+#   make test TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+TORCH ?= torch==2.13.0
+WORKERS ?= 2
+
+.PHONY: book test env execute lint clean
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+env: $(VENV)/.installed
+
+test: env
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --nbval --nbval-current-env \
+		--nbval-sanitize-with sanitize.cfg
+
+book: env
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+# For authors: re-run every notebook in place (outputs and widget state saved) and print the time
+# each took. Commit the result; `make test` then proves it reproducible.
+execute: env
+	$(BIN)/python tools/execute_notebooks.py
+
+lint: env
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf _build
