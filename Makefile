@@ -26,6 +26,7 @@ env: $(VENV)/.installed
 
 test: env
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check chapters
 	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --nbval --nbval-current-env \
 		--nbval-sanitize-with sanitize.cfg
 
@@ -39,6 +40,7 @@ execute: env
 
 lint: env
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check chapters
 
 clean:
 	rm -rf _build

@@ -37,23 +37,27 @@ def quadratic_grad(p: np.ndarray, curvatures: tuple[float, float] = (1.0, 10.0))
 
 def rosenbrock(p: np.ndarray, a: float = 1.0, b: float = 100.0) -> np.ndarray:
     """f(x, y) = (a - x)^2 + b (y - x^2)^2 (Rosenbrock, 1960): a curved valley, minimum at (a, a^2)."""
-    x, y = _points(p)[..., 0], p[..., 1]
+    p = _points(p)
+    x, y = p[..., 0], p[..., 1]
     return (a - x) ** 2 + b * (y - x**2) ** 2
 
 
 def rosenbrock_grad(p: np.ndarray, a: float = 1.0, b: float = 100.0) -> np.ndarray:
     """grad f = (-2 (a - x) - 4 b x (y - x^2),  2 b (y - x^2))."""
-    x, y = _points(p)[..., 0], p[..., 1]
+    p = _points(p)
+    x, y = p[..., 0], p[..., 1]
     return np.stack([-2 * (a - x) - 4 * b * x * (y - x**2), 2 * b * (y - x**2)], axis=-1)
 
 
 def double_well(p: np.ndarray) -> np.ndarray:
     """f(x, y) = x^2 / 2 + y^4 / 4 - y^2 / 2: a saddle at the origin between minima at (0, +-1)."""
-    x, y = _points(p)[..., 0], p[..., 1]
+    p = _points(p)
+    x, y = p[..., 0], p[..., 1]
     return x**2 / 2 + y**4 / 4 - y**2 / 2
 
 
 def double_well_grad(p: np.ndarray) -> np.ndarray:
     """grad f = (x, y^3 - y)."""
-    x, y = _points(p)[..., 0], p[..., 1]
+    p = _points(p)
+    x, y = p[..., 0], p[..., 1]
     return np.stack([x, y**3 - y], axis=-1)
