@@ -112,3 +112,91 @@ def test_minibatch_indices_rejects_bad_arguments_at_the_call_not_at_the_first_ba
     # value, not surface later inside a training loop's `for` statement.
     with pytest.raises((ValueError, TypeError), match=r"n_samples|batch_size"):
         minibatch_indices(n, batch_size, rng)
+
+
+# ---- make_spirals and make_moons (chapter 2) --------------------------------------------------
+
+from dlbook.data import make_moons, make_spirals  # noqa: E402  (appended section)
+
+
+@pytest.mark.parametrize(("n_per_class", "n_classes"), [(1, 1), (1, 3), (100, 3), (7, 5)])
+def test_make_spirals_returns_the_documented_shapes_dtypes_and_balanced_labels(n_per_class, n_classes, rng):
+    X, y = make_spirals(n_per_class, n_classes, noise=0.2, rng=rng)
+    assert X.shape == (n_per_class * n_classes, 2) and X.dtype == np.float64
+    assert y.shape == (n_per_class * n_classes,) and y.dtype == np.int64
+    np.testing.assert_array_equal(np.bincount(y, minlength=n_classes), [n_per_class] * n_classes)
+
+
+def test_make_spirals_radii_run_from_0_to_1_on_every_arm(rng):
+    X, y = make_spirals(50, 3, noise=0.3, rng=rng)
+    radius = np.linalg.norm(X, axis=1)
+    for k in range(3):  # angle noise moves points around the circle, never in or out
+        np.testing.assert_allclose(radius[y == k], np.linspace(0, 1, 50), atol=1e-15)
+
+
+def test_make_spirals_arms_without_noise_are_rotated_copies_of_each_other(rng):
+    X, y = make_spirals(40, 4, noise=0.0, rng=rng)
+    quarter_turn = np.array([[0.0, -1.0], [1.0, 0.0]])  # rotation by 2 pi / 4
+    for k in range(3):
+        np.testing.assert_allclose(X[y == k] @ quarter_turn.T, X[y == k + 1], atol=1e-12)
+
+
+def test_make_spirals_and_make_moons_are_deterministic_for_a_seed():
+    for make in (lambda r: make_spirals(30, 3, 0.2, r), lambda r: make_moons(31, 0.1, r)):
+        first, again = make(np.random.default_rng(5)), make(np.random.default_rng(5))
+        other = make(np.random.default_rng(6))
+        np.testing.assert_array_equal(first[0], again[0])
+        np.testing.assert_array_equal(first[1], again[1])
+        assert not np.array_equal(first[0], other[0])
+
+
+@pytest.mark.parametrize("n_samples", [2, 3, 100, 101])
+def test_make_moons_returns_the_documented_shapes_and_labels_balanced_to_one(n_samples, rng):
+    X, y = make_moons(n_samples, noise=0.1, rng=rng)
+    assert X.shape == (n_samples, 2) and X.dtype == np.float64
+    assert y.shape == (n_samples,) and y.dtype == np.int64
+    counts = np.bincount(y, minlength=2)
+    assert counts.sum() == n_samples and counts[0] - counts[1] in (0, 1)
+
+
+def test_make_moons_without_noise_lies_on_two_interleaving_unit_half_circles(rng):
+    X, y = make_moons(60, noise=0.0, rng=rng)
+    upper, lower = X[y == 0], X[y == 1]
+    np.testing.assert_allclose(np.linalg.norm(upper, axis=1), 1.0, atol=1e-15)
+    assert np.all(upper[:, 1] >= 0)
+    np.testing.assert_allclose(np.linalg.norm(lower - [1.0, 0.5], axis=1), 1.0, atol=1e-15)
+    assert np.all(lower[:, 1] <= 0.5)
+    assert upper[:, 0].max() > lower[:, 0].min()  # the arcs reach into each other
+
+
+def test_make_moons_noise_has_the_asked_scale(rng):
+    X0, _ = make_moons(20_000, noise=0.0, rng=rng)
+    X, _ = make_moons(20_000, noise=0.2, rng=rng)
+    assert np.std(X - X0) == pytest.approx(0.2, rel=0.02)  # 40 000 draws: ~0.35 % standard error
+
+
+@pytest.mark.parametrize(
+    ("make", "kwargs", "error", "message"),
+    [
+        (make_spirals, dict(n_per_class=0), ValueError, r"n_per_class must be >= 1, got 0"),
+        (make_spirals, dict(n_classes=0), ValueError, r"n_classes must be >= 1, got 0"),
+        (make_spirals, dict(n_classes=2.0), TypeError, r"n_classes must be an integer, got float 2\.0"),
+        (make_spirals, dict(noise=-0.1), ValueError, r"noise must be >= 0, got -0\.1"),
+        (make_moons, dict(n_samples=1), ValueError, r"n_samples must be >= 2, got 1"),
+        (make_moons, dict(n_samples=10.0), TypeError, r"n_samples must be an integer, got float 10\.0"),
+        (make_moons, dict(noise=float("nan")), ValueError, r"noise must be finite, got nan"),
+    ],
+    ids=[
+        "spirals-n-0",
+        "spirals-classes-0",
+        "spirals-classes-float",
+        "spirals-noise-negative",
+        "moons-n-1",
+        "moons-n-float",
+        "moons-noise-nan",
+    ],
+)
+def test_make_spirals_and_make_moons_reject_bad_arguments_naming_them(make, kwargs, error, message, rng):
+    defaults = dict(n_per_class=10, n_classes=3, noise=0.1) if make is make_spirals else dict(n_samples=10, noise=0.1)
+    with pytest.raises(error, match=message):
+        make(**(defaults | kwargs), rng=rng)

@@ -105,3 +105,47 @@ def slider_animation(
         html = animation.to_jshtml(fps=fps, default_mode="once")
     plt.close(fig)
     return HTML(html)
+
+
+def plot_decision_boundary(
+    ax: Axes,
+    predict_proba: Callable[[np.ndarray], np.ndarray],
+    X: np.ndarray,
+    y: np.ndarray,
+    resolution: int = 200,
+    margin: float = 0.25,
+) -> None:
+    """Colour the plane by the class a classifier predicts, and draw the data on top.
+
+    predict_proba: maps points (M, 2) float64 to class probabilities or scores (M, C), anything
+        `np.asarray` accepts (a `dlbook.np.tensor.Tensor` too); each point's colour is its argmax.
+    X: (N, 2) data points; y: (N,) integer classes. The grid of resolution x resolution points
+    covers the data's bounding box widened by `margin` on every side.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y)
+    if X.ndim != 2 or X.shape[1] != 2:
+        raise ValueError(f"X must have shape (N, 2), got shape {X.shape}")
+    if y.shape != (X.shape[0],) or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"y must be integer classes of shape ({X.shape[0]},), got {y.dtype} of shape {y.shape}")
+    if resolution < 2:
+        raise ValueError(f"resolution must be >= 2, got {resolution}")
+    lows, highs = X.min(axis=0) - margin, X.max(axis=0) + margin
+    xs, ys = np.linspace(lows[0], highs[0], resolution), np.linspace(lows[1], highs[1], resolution)
+    grid_x, grid_y = np.meshgrid(xs, ys)  # (R, R) each
+    scores = np.asarray(predict_proba(np.stack([grid_x.ravel(), grid_y.ravel()], axis=1)))  # (R * R, C)
+    if scores.ndim != 2 or scores.shape[0] != resolution**2:
+        raise ValueError(
+            f"predict_proba must return scores of shape (M, C) for M = {resolution**2} points, got {scores.shape}"
+        )
+    n_classes = max(scores.shape[1], int(y.max()) + 1 if y.size else 0)
+    colors = [plt.get_cmap("tab10")(k % 10) for k in range(n_classes)]
+    light = [mpl.colors.to_rgba(color, alpha=0.25) for color in colors]
+    predicted = scores.argmax(axis=1).reshape(grid_x.shape)  # (R, R)
+    ax.contourf(grid_x, grid_y, predicted, levels=np.arange(n_classes + 1) - 0.5, colors=light)
+    ax.scatter(X[:, 0], X[:, 1], c=[colors[k] for k in y], edgecolors="k", linewidths=0.6, s=20)
+    ax.set_xlim(lows[0], highs[0])
+    ax.set_ylim(lows[1], highs[1])
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_aspect("equal", adjustable="box")
