@@ -26,13 +26,13 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyBboxPatch
 
 from conftest import numerical_gradient
+from dlbook.graph_drawing import draw_graph
 from dlbook.np import autograd
 from dlbook.np.autograd import (
     Dual,
     OperationCount,
     Value,
     count_operations,
-    draw_graph,
     gradient_forward_mode,
     gradient_reverse_mode,
     topological_order,
