@@ -1,0 +1,234 @@
+"""Instant checks for the coding exercises: right or wrong, why, and a hint on request.
+
+In an exercise notebook:
+
+    check.heavy_ball_step(heavy_ball_step)   # your function: says whether it is right, and why not
+    check.hint("heavy_ball_step")            # a nudge, never the solution
+
+Each check runs the reader's answer on fresh random cases and compares it with the library, then
+names the most likely mistake when it differs (a wrong sign, an off-by-one, a wrong axis...). The
+messages describe what went wrong, never the code that would be right.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dlbook.np import optim
+from dlbook.np.tensor import Tensor
+
+HINTS = {
+    "largest_stable_lr": "Gradient descent on a quadratic is stable when lr * curvature < 2 for every "
+    "curvature. The curvatures are the eigenvalues of the Hessian of the loss in (w, b): build the "
+    "design matrix with a column of ones, and remember the 1/N of the mean.",
+    "heavy_ball_step": "The velocity adds the *whole* gradient to momentum times the old velocity (no "
+    "factor 1 - momentum), and the parameters move *against* the velocity. On the first call the "
+    "velocity is None.",
+    "exponential_lr": "Step 0 must use the base learning rate itself; each later step multiplies by gamma once more.",
+    "layer_backward": "Go backwards one operation at a time: first through tanh (you need its output), "
+    "then through the bias addition (b was broadcast over the rows), then through X @ W (two matrix "
+    "products, each with one transpose; check the shapes).",
+    "sigmoid_gradient": "Differentiate 1 / (1 + exp(-z)) with the chain rule and write the result in "
+    "terms of the sigmoid itself.",
+    "activation_bytes_per_example": "List every array the forward pass creates per example: the input, "
+    "then for each hidden layer the product, the sum with the bias and the ReLU output, then the "
+    "logits' product and sum. Count numbers, then bytes (float64 is 8 bytes).",
+}
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """The verdict on an answer; shows itself as one or two readable lines in a notebook."""
+
+    exercise: str
+    correct: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.correct
+
+    def __repr__(self) -> str:
+        if self.correct:
+            return f"Correct: {self.message}"
+        return f'Not yet: {self.message}\n(For a hint: check.hint("{self.exercise}"))'
+
+
+@dataclass(frozen=True)
+class Hint:
+    exercise: str
+    text: str
+
+    def __repr__(self) -> str:
+        return f"Hint for {self.exercise}: {self.text}"
+
+
+def hint(exercise: str) -> Hint:
+    """A hint for an exercise, by the name of its check."""
+    if exercise not in HINTS:
+        raise ValueError(f"no exercise called {exercise!r}; the checks are: {', '.join(sorted(HINTS))}")
+    return Hint(exercise, HINTS[exercise])
+
+
+def _run(exercise: str, answer: Callable, *arguments: object) -> object | Feedback:
+    try:
+        return answer(*arguments)
+    except Exception as error:  # a learner's bug: report it instead of a traceback from here
+        return Feedback(exercise, False, f"your code raised {type(error).__name__}: {error}")
+
+
+# Chapter 1 -----------------------------------------------------------------------------------
+
+
+def largest_stable_lr(answer: float, X: np.ndarray) -> Feedback:
+    """Chapter 1, exercise "The largest stable learning rate": `answer` for data X: (N, D)."""
+    design = np.hstack([X, np.ones((len(X), 1))])
+    eigenvalues = np.linalg.eigvalsh(design.T @ design / len(X))
+    truth = 2 / eigenvalues.max()
+    ratio = float(answer) / truth
+    if np.isclose(ratio, 1, rtol=1e-6):
+        return Feedback("largest_stable_lr", True, "gradient descent is stable just below this rate.")
+    if np.isclose(ratio, 0.5, rtol=1e-6):
+        return Feedback(
+            "largest_stable_lr", False, "this is half the limit: the threshold of oscillation, not of divergence."
+        )
+    if np.isclose(float(answer), 2 / eigenvalues.min(), rtol=1e-6):
+        return Feedback("largest_stable_lr", False, "the limit is set by the steepest direction, not the flattest.")
+    if np.isclose(ratio, len(X), rtol=1e-6) or np.isclose(ratio, 1 / len(X), rtol=1e-6):
+        return Feedback("largest_stable_lr", False, "off by a factor N: the loss is a mean over examples.")
+    return Feedback("largest_stable_lr", False, f"off by a factor {ratio:.3g} from the largest stable rate.")
+
+
+def heavy_ball_step(answer: Callable) -> Feedback:
+    """Chapter 1, exercise "Momentum by hand": answer(x, velocity, gradient, lr, momentum)."""
+    rng = np.random.default_rng(0)
+    curvatures = rng.uniform(0.5, 5.0, size=3)
+    x = rng.normal(size=3)
+    reference = optim.SGD(lr=0.05, momentum=0.8)
+    params, state, velocity = [x.copy()], reference.init([x]), None
+    for step in range(30):
+        gradient = curvatures * x
+        result = _run("heavy_ball_step", answer, x.copy(), velocity, gradient.copy(), 0.05, 0.8)
+        if isinstance(result, Feedback):
+            return result
+        if not (isinstance(result, tuple) and len(result) == 2):
+            return Feedback("heavy_ball_step", False, "return a pair (new x, new velocity).")
+        params, state = reference.step(params, [curvatures * params[0]], state)
+        x, velocity = np.asarray(result[0]), result[1]
+        if not np.allclose(x, params[0], rtol=1e-10, atol=1e-12):
+            return Feedback("heavy_ball_step", False, _momentum_diagnosis(answer, step))
+    message = "30 steps equal dlbook's SGD(momentum=0.8), which follows torch.optim.SGD."
+    return Feedback("heavy_ball_step", True, message)
+
+
+def _momentum_diagnosis(answer: Callable, step: int) -> str:
+    x, gradient = np.array([1.0]), np.array([2.0])
+    first = _run("heavy_ball_step", answer, x, None, gradient, 0.1, 0.5)
+    if isinstance(first, Feedback) or not isinstance(first, tuple):
+        return f"the path leaves torch.optim.SGD's at step {step}."
+    if np.allclose(first[0], x + 0.1 * gradient):
+        return "the update moves uphill: the parameters should move against the velocity."
+    if np.allclose(first[0], x - 0.1 * 0.5 * gradient):
+        return "the first velocity is scaled by (1 - momentum); torch.optim.SGD adds the whole gradient."
+    second = _run("heavy_ball_step", answer, np.asarray(first[0]), first[1], gradient, 0.1, 0.5)
+    if isinstance(second, tuple) and np.allclose(second[1], 0.5 * gradient + 0.5 * gradient):
+        return "the velocity averages with weight (1 - momentum) on the gradient; it should add the whole gradient."
+    return f"the first {step} steps agree with torch.optim.SGD, then the path leaves it (look at the velocity)."
+
+
+def exponential_lr(answer: type) -> Feedback:
+    """Chapter 1, exercise "An exponential schedule": a class with `gamma` and `lr_at(step, base_lr)`."""
+    schedule = _run("exponential_lr", answer, 0.9)
+    if isinstance(schedule, Feedback):
+        return schedule
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.5)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.9)
+    expected = []
+    for _ in range(40):
+        expected.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    got = [_run("exponential_lr", schedule.lr_at, t, 0.5) for t in range(40)]
+    if any(isinstance(g, Feedback) for g in got):
+        return next(g for g in got if isinstance(g, Feedback))
+    if np.allclose(got, expected, rtol=1e-12):
+        return Feedback("exponential_lr", True, "40 steps equal torch.optim.lr_scheduler.ExponentialLR.")
+    if np.allclose(got, [e * 0.9 for e in expected], rtol=1e-12):
+        return Feedback("exponential_lr", False, "off by one step: step 0 should use the base rate.")
+    if np.allclose(got[1:], expected[:-1], rtol=1e-12):
+        return Feedback("exponential_lr", False, "one step behind: the decay should start after step 0.")
+    return Feedback(
+        "exponential_lr",
+        False,
+        "the rates differ from PyTorch's ExponentialLR from step "
+        f"{int(np.argmax(~np.isclose(got, expected, rtol=1e-12)))} on.",
+    )
+
+
+# Chapter 2 -----------------------------------------------------------------------------------
+
+
+def layer_backward(answer: Callable) -> Feedback:
+    """Chapter 2, exercise "A backward rule by hand": answer(X, W, b, grad_Y) -> (dX, dW, db)."""
+    rng = np.random.default_rng(1)
+    for n, d, h in [(5, 4, 3), (1, 3, 2), (7, 1, 4)]:
+        X, W, b = rng.normal(size=(n, d)), rng.normal(size=(d, h)), rng.normal(size=h)
+        G = rng.normal(size=(n, h))
+        result = _run("layer_backward", answer, X, W, b, G)
+        if isinstance(result, Feedback):
+            return result
+        tensors = [Tensor(a.copy(), requires_grad=True) for a in (X, W, b)]
+        ((tensors[0] @ tensors[1] + tensors[2]).tanh() * Tensor(G)).sum().backward()
+        for name, mine, truth in zip(("dX", "dW", "db"), result, (t.grad for t in tensors), strict=False):
+            mine = np.asarray(mine)
+            if mine.shape != truth.shape:
+                extra = " (b was broadcast over the rows: sum over them)" if name == "db" else ""
+                message = f"{name} has shape {mine.shape}, expected {truth.shape}{extra}."
+                return Feedback("layer_backward", False, message)
+            if not np.allclose(mine, truth, rtol=1e-10, atol=1e-12):
+                if np.allclose(mine, -truth, rtol=1e-10, atol=1e-12):
+                    return Feedback("layer_backward", False, f"{name} has the wrong sign.")
+                return Feedback("layer_backward", False, f"{name} differs from the engine's (N={n}, D={d}, H={h}).")
+    return Feedback("layer_backward", True, "dX, dW and db equal the engine's on three shapes, N = 1 included.")
+
+
+def sigmoid_gradient(answer: Callable) -> Feedback:
+    """Chapter 2, exercise "Catch the bug": answer(z) = d/dz sum(sigmoid(z))."""
+    z = np.random.default_rng(2).normal(size=7) * 3
+    result = _run("sigmoid_gradient", answer, z.copy())
+    if isinstance(result, Feedback):
+        return result
+    s = 1 / (1 + np.exp(-z))
+    truth = s * (1 - s)
+    if np.shape(result) != z.shape:
+        message = f"the gradient has shape {np.shape(result)}, expected {z.shape}."
+        return Feedback("sigmoid_gradient", False, message)
+    if np.allclose(result, truth, rtol=1e-10):
+        return Feedback("sigmoid_gradient", True, "equal to the central difference at seven points.")
+    return Feedback(
+        "sigmoid_gradient",
+        False,
+        "still differs from the central difference; compare them with dlbook.np.gradcheck.relative_error.",
+    )
+
+
+def activation_bytes_per_example(answer: float) -> Feedback:
+    """Chapter 2, exercise "Predict the memory": bytes per example for mlp [64, 256, 256, 10]."""
+    numbers = 64 + 3 * (256 + 256) + 2 * 10
+    if answer == 8 * numbers:
+        return Feedback("activation_bytes_per_example", True, "every array the backward pass needs, counted.")
+    if answer == numbers:
+        message = "that is a count of numbers; the question asks for bytes."
+        return Feedback("activation_bytes_per_example", False, message)
+    if answer == 4 * numbers:
+        return Feedback("activation_bytes_per_example", False, "the engine computes in float64, not float32.")
+    if answer < 8 * numbers:
+        return Feedback(
+            "activation_bytes_per_example",
+            False,
+            "too few: some intermediate results are missing (each layer keeps more than its output).",
+        )
+    return Feedback("activation_bytes_per_example", False, "too many: count each array once, per example.")

@@ -1,0 +1,184 @@
+"""The exercise checks accept right answers, reject the typical wrong ones, and never give the
+solution away."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from dlbook import check
+
+# --- right answers, written as a student would -------------------------------------------------
+
+
+def right_heavy_ball(x, velocity, gradient, lr, momentum):
+    velocity = gradient if velocity is None else momentum * velocity + gradient
+    return x - lr * velocity, velocity
+
+
+@dataclass(frozen=True)
+class RightExponential:
+    gamma: float
+
+    def lr_at(self, step, base_lr):
+        return base_lr * self.gamma**step
+
+
+def right_layer_backward(X, W, b, grad_Y):
+    Y = np.tanh(X @ W + b)
+    grad_Z = grad_Y * (1 - Y**2)
+    return grad_Z @ W.T, X.T @ grad_Z, grad_Z.sum(axis=0)
+
+
+def right_sigmoid_gradient(z):
+    s = 1 / (1 + np.exp(-z))
+    return s * (1 - s)
+
+
+# --- typical wrong answers ------------------------------------------------------------------------
+
+
+def uphill_heavy_ball(x, velocity, gradient, lr, momentum):
+    velocity = gradient if velocity is None else momentum * velocity + gradient
+    return x + lr * velocity, velocity
+
+
+def averaging_heavy_ball(x, velocity, gradient, lr, momentum):
+    velocity = (1 - momentum) * gradient if velocity is None else momentum * velocity + (1 - momentum) * gradient
+    return x - lr * velocity, velocity
+
+
+def crashing_heavy_ball(x, velocity, gradient, lr, momentum):
+    return x - lr * (momentum * velocity + gradient), velocity  # None * float on the first call
+
+
+@dataclass(frozen=True)
+class OffByOneExponential:
+    gamma: float
+
+    def lr_at(self, step, base_lr):
+        return base_lr * self.gamma ** (step + 1)
+
+
+def wrong_axis_layer_backward(X, W, b, grad_Y):
+    dX, dW, _ = right_layer_backward(X, W, b, grad_Y)
+    return dX, dW, (grad_Y * (1 - np.tanh(X @ W + b) ** 2)).sum(axis=1)
+
+
+def unsummed_layer_backward(X, W, b, grad_Y):
+    dX, dW, _ = right_layer_backward(X, W, b, grad_Y)
+    return dX, dW, grad_Y * (1 - np.tanh(X @ W + b) ** 2)
+
+
+def no_tanh_layer_backward(X, W, b, grad_Y):
+    return grad_Y @ W.T, X.T @ grad_Y, grad_Y.sum(axis=0)
+
+
+def negated_layer_backward(X, W, b, grad_Y):
+    return tuple(-g for g in right_layer_backward(X, W, b, grad_Y))
+
+
+def buggy_sigmoid_gradient(z):
+    s = 1 / (1 + np.exp(-z))
+    return s * (1 + s)
+
+
+@pytest.fixture
+def features():
+    return np.random.default_rng(0).normal(size=(50, 3)) * np.array([10.0, 1.0, 1.0])
+
+
+def largest_stable(X):
+    design = np.hstack([X, np.ones((len(X), 1))])
+    return 2 / np.linalg.eigvalsh(design.T @ design / len(X)).max()
+
+
+def test_right_answers_are_accepted(features):
+    assert check.largest_stable_lr(largest_stable(features), features)
+    assert check.heavy_ball_step(right_heavy_ball)
+    assert check.exponential_lr(RightExponential)
+    assert check.layer_backward(right_layer_backward)
+    assert check.sigmoid_gradient(right_sigmoid_gradient)
+    assert check.activation_bytes_per_example(8 * (64 + 3 * 512 + 20))
+
+
+@pytest.mark.parametrize(
+    ("factor", "reason"),
+    [(0.5, "half the limit"), (50, "factor N"), (1 / 50, "factor N"), (3.0, "off by a factor")],
+)
+def test_largest_stable_lr_names_the_mistake(features, factor, reason):
+    feedback = check.largest_stable_lr(factor * largest_stable(features), features)
+    assert not feedback and reason in feedback.message
+
+
+def test_largest_stable_lr_catches_the_flattest_direction(features):
+    design = np.hstack([features, np.ones((len(features), 1))])
+    flattest = 2 / np.linalg.eigvalsh(design.T @ design / len(features)).min()
+    assert "steepest direction" in check.largest_stable_lr(flattest, features).message
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (uphill_heavy_ball, "uphill"),
+        (averaging_heavy_ball, "(1 - momentum)"),
+        (crashing_heavy_ball, "raised TypeError"),
+    ],
+)
+def test_heavy_ball_step_names_the_mistake(answer, reason):
+    feedback = check.heavy_ball_step(answer)
+    assert not feedback and reason in feedback.message
+
+
+def test_exponential_lr_catches_an_off_by_one():
+    feedback = check.exponential_lr(OffByOneExponential)
+    assert not feedback and "off by one" in feedback.message
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (wrong_axis_layer_backward, "shape"),
+        (unsummed_layer_backward, "broadcast over the rows"),
+        (no_tanh_layer_backward, "differs"),
+        (negated_layer_backward, "wrong sign"),
+    ],
+)
+def test_layer_backward_names_the_mistake(answer, reason):
+    feedback = check.layer_backward(answer)
+    assert not feedback and reason in feedback.message
+
+
+def test_sigmoid_gradient_rejects_the_buggy_version():
+    assert not check.sigmoid_gradient(buggy_sigmoid_gradient)
+
+
+@pytest.mark.parametrize(("answer", "reason"), [(1620, "count of numbers"), (4 * 1620, "float64"), (5000, "too few")])
+def test_activation_bytes_names_the_mistake(answer, reason):
+    feedback = check.activation_bytes_per_example(answer)
+    assert not feedback and reason in feedback.message
+
+
+def test_every_check_has_a_hint_and_feedback_points_to_it():
+    for name in check.HINTS:
+        assert name in repr(check.hint(name)) and len(check.hint(name).text) > 40
+        assert hasattr(check, name)
+    assert 'check.hint("heavy_ball_step")' in repr(check.heavy_ball_step(uphill_heavy_ball))
+
+
+def test_an_unknown_hint_lists_the_exercises():
+    with pytest.raises(ValueError, match="heavy_ball_step"):
+        check.hint("no_such_exercise")
+
+
+def test_feedback_never_contains_the_answer(features):
+    """The messages describe the mistake; they must not print the number or code that is right."""
+    truth = largest_stable(features)
+    for factor in [0.5, 3.0, 50]:
+        message = check.largest_stable_lr(factor * truth, features).message
+        assert f"{truth:.3g}" not in message and f"{truth:.4f}" not in message
+    assert "12960" not in check.activation_bytes_per_example(5000).message
+    for text in check.HINTS.values():
+        assert "1 - s" not in text and "s * (1" not in text and "W.T" not in text and "X.T" not in text
