@@ -21,3 +21,17 @@ def seed_everything(seed: int) -> np.random.Generator:
 def default_device() -> torch.device:
     """CUDA when a GPU is present, else the CPU: the same notebook runs on both."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def environment_summary() -> str:
+    """One line naming the versions and the device a notebook ran with, for the foot of each page."""
+    import platform
+
+    import matplotlib
+
+    import dlbook
+
+    return (
+        f"Python {platform.python_version()} · NumPy {np.__version__} · PyTorch {torch.__version__} · "
+        f"matplotlib {matplotlib.__version__} · dlbook {dlbook.__version__} · device: {default_device().type}"
+    )

@@ -14,7 +14,12 @@ from matplotlib.animation import FuncAnimation
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+# Okabe and Ito's palette, distinguishable with the common forms of colour blindness.
+COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
+
 BOOK_STYLE = {
+    "axes.prop_cycle": mpl.cycler(color=COLOURS),
+    "figure.facecolor": "white",  # opaque, so that figures stay readable in the site's dark mode
     "figure.figsize": (6.4, 4.0),
     "figure.dpi": 100,
     "axes.grid": True,
