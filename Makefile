@@ -38,6 +38,13 @@ book: env
 execute: env
 	$(BIN)/python tools/execute_notebooks.py
 
+# For instructors: the notebooks without their solutions, in _build/student/<chapter>/.
+# CHAPTERS selects chapter folders, e.g. make student-copies CHAPTERS="chapters/01-gradient-descent"
+.PHONY: student-copies
+CHAPTERS ?=
+student-copies: env
+	$(BIN)/python tools/make_student_copies.py $(CHAPTERS)
+
 lint: env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check chapters
