@@ -80,6 +80,10 @@ def negated_layer_backward(X, W, b, grad_Y):
     return tuple(-g for g in right_layer_backward(X, W, b, grad_Y))
 
 
+def two_gradients_layer_backward(X, W, b, grad_Y):
+    return right_layer_backward(X, W, b, grad_Y)[:2]
+
+
 def buggy_sigmoid_gradient(z):
     s = 1 / (1 + np.exp(-z))
     return s * (1 + s)
@@ -144,6 +148,7 @@ def test_exponential_lr_catches_an_off_by_one():
         (unsummed_layer_backward, "broadcast over the rows"),
         (no_tanh_layer_backward, "differs"),
         (negated_layer_backward, "wrong sign"),
+        (two_gradients_layer_backward, "three gradients"),
     ],
 )
 def test_layer_backward_names_the_mistake(answer, reason):

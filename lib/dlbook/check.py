@@ -34,9 +34,9 @@ HINTS = {
     "products, each with one transpose; check the shapes).",
     "sigmoid_gradient": "Differentiate 1 / (1 + exp(-z)) with the chain rule and write the result in "
     "terms of the sigmoid itself.",
-    "activation_bytes_per_example": "List every array the forward pass creates per example: the input, "
-    "then for each hidden layer the product, the sum with the bias and the ReLU output, then the "
-    "logits' product and sum. Count numbers, then bytes (float64 is 8 bytes).",
+    "activation_bytes_per_example": "Every operation of the forward pass leaves one result array in the "
+    "graph; count the ones whose size grows with the batch (the input too), in numbers per example, "
+    "then convert to bytes.",
 }
 
 
@@ -182,7 +182,9 @@ def layer_backward(answer: Callable) -> Feedback:
             return result
         tensors = [Tensor(a.copy(), requires_grad=True) for a in (X, W, b)]
         ((tensors[0] @ tensors[1] + tensors[2]).tanh() * Tensor(G)).sum().backward()
-        for name, mine, truth in zip(("dX", "dW", "db"), result, (t.grad for t in tensors), strict=False):
+        if not (isinstance(result, tuple | list) and len(result) == 3):
+            return Feedback("layer_backward", False, "return three gradients, (dX, dW, db).")
+        for name, mine, truth in zip(("dX", "dW", "db"), result, (t.grad for t in tensors), strict=True):
             mine = np.asarray(mine)
             if mine.shape != truth.shape:
                 extra = " (b was broadcast over the rows: sum over them)" if name == "db" else ""
@@ -207,7 +209,7 @@ def sigmoid_gradient(answer: Callable) -> Feedback:
         message = f"the gradient has shape {np.shape(result)}, expected {z.shape}."
         return Feedback("sigmoid_gradient", False, message)
     if np.allclose(result, truth, rtol=1e-10):
-        return Feedback("sigmoid_gradient", True, "equal to the central difference at seven points.")
+        return Feedback("sigmoid_gradient", True, "equal to the sigmoid's derivative at seven points.")
     return Feedback(
         "sigmoid_gradient",
         False,
@@ -216,10 +218,10 @@ def sigmoid_gradient(answer: Callable) -> Feedback:
 
 
 def activation_bytes_per_example(answer: float) -> Feedback:
-    """Chapter 2, exercise "Predict the memory": bytes per example for mlp [64, 256, 256, 10]."""
+    """Chapter 2, exercise "Predict the memory": bytes the graph holds per example, mlp [64, 256, 256, 10]."""
     numbers = 64 + 3 * (256 + 256) + 2 * 10
     if answer == 8 * numbers:
-        return Feedback("activation_bytes_per_example", True, "every array the backward pass needs, counted.")
+        return Feedback("activation_bytes_per_example", True, "every array the graph holds per example, counted.")
     if answer == numbers:
         message = "that is a count of numbers; the question asks for bytes."
         return Feedback("activation_bytes_per_example", False, message)

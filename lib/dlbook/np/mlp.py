@@ -48,7 +48,7 @@ def init_std(init: str, fan_in: int, fan_out: int) -> float:
 
     "naive": 1, plain N(0, 1); activations grow by about sqrt(fan_in) per layer.
     "small": 0.01; activations shrink by about 0.01 sqrt(fan_in) per layer.
-    "xavier": sqrt(2 / (fan_in + fan_out)), Glorot and Bengio (2010), for tanh and sigmoid.
+    "xavier": sqrt(2 / (fan_in + fan_out)), Glorot and Bengio (2010), for tanh.
     "he": sqrt(2 / fan_in), He et al. (2015), for ReLU, which zeroes half of its inputs.
     """
     init = _require_choice("init", init, INITS)

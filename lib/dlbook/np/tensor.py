@@ -396,9 +396,11 @@ def topological_order(root: Tensor) -> list[Tensor]:
 
 def graph_nbytes(root: Tensor) -> int:
     """Bytes of all the arrays the graph below `root` holds: inputs, parameters and every
-    intermediate result that backward() will need, root included.
+    intermediate result, root included.
 
-    This is the activation memory of backpropagation: it grows with the batch size and the depth.
+    The graph keeps every intermediate result alive until backward() has run, which is the
+    activation memory of backpropagation: it grows with the batch size and the depth. (A leaner
+    engine would free the results no backward rule reads, such as the product before a bias.)
     (Each tensor's `data` is counted once; no operation here keeps any other array of its own,
     except the integer targets of `cross_entropy`, which are not counted.)
     """
