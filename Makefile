@@ -45,6 +45,19 @@ CHAPTERS ?=
 student-copies: env
 	$(BIN)/python tools/make_student_copies.py $(CHAPTERS)
 
+# Every notebook run alone in a fresh environment with only what Colab preinstalls; its first
+# cell must install the library (pointed at this checkout). Needs the package index; ~5 minutes.
+.PHONY: colab-check
+colab-check: env
+	$(BIN)/python tools/colab_check.py
+
+# The built site in headless Chromium (/usr/bin/chromium; CHROMIUM=... for another): typeset math,
+# figures, kernel-free sliders. Needs node >= 20 and the npm registry; screenshots in
+# _build/screenshots/. See tools/browser_test/run.sh.
+.PHONY: browser-test
+browser-test: book
+	VENV=$(VENV) tools/browser_test/run.sh
+
 lint: env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check chapters
