@@ -37,7 +37,7 @@ def make_environment(folder: Path) -> Path:
 
 
 def execute_alone(python: Path, notebook: Path, scratch: Path) -> float:
-    folder = scratch / notebook.stem
+    folder = scratch / f"{notebook.parent.name}--{notebook.stem}"  # chapters reuse file names
     folder.mkdir()
     copy = folder / notebook.name
     copy.write_bytes(notebook.read_bytes())
