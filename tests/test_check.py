@@ -26,6 +26,17 @@ class RightExponential:
         return base_lr * self.gamma**step
 
 
+def rotated_hessian(degrees):
+    angle = np.deg2rad(degrees)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    return rotation @ np.diag([1.0, 100.0]) @ rotation.T
+
+
+def right_rotated_bowl(p):
+    hessian = rotated_hessian(45)
+    return 0.5 * p @ hessian @ p, hessian @ p
+
+
 def right_layer_backward(X, W, b, grad_Y):
     Y = np.tanh(X @ W + b)
     grad_Z = grad_Y * (1 - Y**2)
@@ -84,6 +95,16 @@ def two_gradients_layer_backward(X, W, b, grad_Y):
     return right_layer_backward(X, W, b, grad_Y)[:2]
 
 
+def doubled_gradient_rotated_bowl(p):
+    hessian = rotated_hessian(45)
+    return 0.5 * p @ hessian @ p, 2 * hessian @ p
+
+
+def unrotated_bowl(p):
+    hessian = np.diag([1.0, 100.0])
+    return 0.5 * p @ hessian @ p, hessian @ p
+
+
 def buggy_sigmoid_gradient(z):
     s = 1 / (1 + np.exp(-z))
     return s * (1 + s)
@@ -103,6 +124,8 @@ def test_right_answers_are_accepted(features):
     assert check.largest_stable_lr(largest_stable(features), features)
     assert check.heavy_ball_step(right_heavy_ball)
     assert check.exponential_lr(RightExponential)
+    assert check.rotated_bowl(right_rotated_bowl)
+    assert check.rotated_bowl(lambda p: (0.5 * p @ rotated_hessian(-45) @ p, rotated_hessian(-45) @ p))
     assert check.layer_backward(right_layer_backward)
     assert check.sigmoid_gradient(right_sigmoid_gradient)
     assert check.activation_bytes_per_example(8 * (64 + 3 * 512 + 20))
@@ -133,6 +156,14 @@ def test_largest_stable_lr_catches_the_flattest_direction(features):
 )
 def test_heavy_ball_step_names_the_mistake(answer, reason):
     feedback = check.heavy_ball_step(answer)
+    assert not feedback and reason in feedback.message
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"), [(doubled_gradient_rotated_bowl, "twice too large"), (unrotated_bowl, "before the rotation")]
+)
+def test_rotated_bowl_names_the_mistake(answer, reason):
+    feedback = check.rotated_bowl(answer)
     assert not feedback and reason in feedback.message
 
 

@@ -28,6 +28,9 @@ HINTS = {
     "heavy_ball_step": "The velocity adds the *whole* gradient to momentum times the old velocity (no "
     "factor 1 - momentum), and the parameters move *against* the velocity. On the first call the "
     "velocity is None.",
+    "rotated_bowl": "Rotate the curvature matrix, not the point: H = R diag(1, 100) R^T with R the 2x2 "
+    "rotation matrix. The value is a quadratic form in p, and its gradient is linear in p (no factor 2 "
+    "once you remember the 1/2).",
     "exponential_lr": "Step 0 must use the base learning rate itself; each later step multiplies by gamma once more.",
     "layer_backward": "Go backwards one operation at a time: first through tanh (you need its output), "
     "then through the bias addition (b was broadcast over the rows), then through X @ W (two matrix "
@@ -137,6 +140,35 @@ def _momentum_diagnosis(answer: Callable, step: int) -> str:
     if isinstance(second, tuple) and np.allclose(second[1], 0.5 * gradient + 0.5 * gradient):
         return "the velocity averages with weight (1 - momentum) on the gradient; it should add the whole gradient."
     return f"the first {step} steps agree with torch.optim.SGD, then the path leaves it (look at the velocity)."
+
+
+def rotated_bowl(answer: Callable) -> Feedback:
+    """Chapter 1, exercise "RMSProp on a rotated bowl": answer(p) -> (value, gradient) for the bowl
+    1/2 p^T R diag(1, 100) R^T p rotated by 45 degrees (either direction)."""
+    points = np.random.default_rng(3).normal(size=(5, 2))
+    hessians = []
+    for degrees in (45, -45):
+        angle = np.deg2rad(degrees)
+        rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        hessians.append(rotation @ np.diag([1.0, 100.0]) @ rotation.T)
+    results = [_run("rotated_bowl", answer, p.copy()) for p in points]
+    if any(isinstance(r, Feedback) for r in results):
+        return next(r for r in results if isinstance(r, Feedback))
+    if not all(isinstance(r, tuple) and len(r) == 2 for r in results):
+        return Feedback("rotated_bowl", False, "return a pair (value, gradient) for a point p of shape (2,).")
+    values = np.array([float(r[0]) for r in results])
+    gradients = np.array([np.asarray(r[1], dtype=float).reshape(-1) for r in results])
+    for hessian in hessians:
+        true_values = 0.5 * np.einsum("ni,ij,nj->n", points, hessian, points)
+        if np.allclose(values, true_values, rtol=1e-10):
+            if np.allclose(gradients, points @ hessian, rtol=1e-10):
+                return Feedback("rotated_bowl", True, "value and gradient match the rotated bowl at five points.")
+            if np.allclose(gradients, 2 * points @ hessian, rtol=1e-10):
+                return Feedback("rotated_bowl", False, "the gradient is twice too large: mind the 1/2.")
+            return Feedback("rotated_bowl", False, "the value is right but the gradient is not.")
+    if np.allclose(values, 0.5 * (points**2 * [1.0, 100.0]).sum(axis=1), rtol=1e-10):
+        return Feedback("rotated_bowl", False, "this is the bowl before the rotation.")
+    return Feedback("rotated_bowl", False, "the value differs from the rotated bowl's.")
 
 
 def exponential_lr(answer: type) -> Feedback:
