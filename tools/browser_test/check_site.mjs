@@ -40,7 +40,8 @@ const KNOWN = [
     why: 'pydata-sphinx-theme logs this on a first visit (nothing in localStorage yet)',
   },
   {
-    pattern: /^HTTP 404 for .*\/@jupyter-widgets\/html-manager\/dist\/[0-9a-f]{20}\.(woff2?|ttf|eot|svg)$/,
+    // The path the fonts are sought under depends on how the widget script resolved its own URL.
+    pattern: /^HTTP 404 for .*\/@jupyter-widgets\/(html-manager\/dist\/)?[0-9a-f]{20}\.(woff2?|ttf|eot|svg)$/,
     why: 'html-manager 1.0.6 looks for its Font Awesome 5 fonts next to the page (saved widget state)',
   },
 ];
