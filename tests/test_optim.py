@@ -530,3 +530,31 @@ def test_minimize_rejects_a_starting_point_that_is_not_a_float_vector(module, lo
         module.minimize(loss, np.array([1, 2]), optimizer, 5)
     with pytest.raises(ValueError, match=r"steps must be >= 0, got -1"):
         module.minimize(loss, np.zeros(2), optimizer, -1)
+
+
+@pytest.mark.parametrize(("name", "hyper"), CONFIGS, ids=CONFIG_IDS)
+def test_float32_parameters_stay_float32_and_follow_torch(name, hyper, rng):
+    """A float32 network trained by a NumPy optimizer must not silently become float64 (NumPy 2 promotes
+    float32 arrays to float64 when a float64 *scalar* such as np.sqrt(0.9) enters the arithmetic)."""
+    params = [rng.normal(size=(4, 3)).astype(np.float32)]
+    torch_params = [torch.tensor(params[0], requires_grad=True)]
+    optimizer = getattr(np_optim, name)(**hyper)
+    torch_optimizer = getattr(torch_optim, name)(**hyper).build(torch_params)
+    state = optimizer.init(params)
+    for _ in range(5):
+        grads = [rng.normal(size=(4, 3)).astype(np.float32)]
+        params, state = optimizer.step(params, grads, state)
+        torch_params[0].grad = torch.from_numpy(grads[0])
+        torch_optimizer.step()
+    assert params[0].dtype == np.float32
+    np.testing.assert_allclose(params[0], torch_params[0].detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_numpy_scalar_hyperparameters_are_stored_as_python_floats():
+    """lr = np.cos(...) from a hand-written schedule must not turn a float32 model into float64."""
+    optimizer = np_optim.Adam(lr=np.float64(1e-3), betas=(np.float64(0.9), 0.999), eps=np.float32(1e-8))
+    assert type(optimizer.lr) is float and type(optimizer.eps) is float
+    assert all(type(beta) is float for beta in optimizer.betas)
+    params = [np.ones(2, np.float32)]
+    params, _ = optimizer.step(params, [np.ones(2, np.float32)], optimizer.init(params), lr=np.float64(1e-3))
+    assert params[0].dtype == np.float32

@@ -1,8 +1,9 @@
-"""Data sets the book generates itself, seeded, so nothing is downloaded."""
+"""Data sets the book generates itself, seeded, or that ship inside a dependency: nothing is downloaded."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 
@@ -88,3 +89,52 @@ def make_moons(n_samples: int, noise: float, rng: np.random.Generator) -> tuple[
     )
     y = np.repeat(np.array([0, 1], dtype=np.int64), [n_upper, n_samples - n_upper])
     return X + noise * rng.normal(size=X.shape), y
+
+
+class Digits(NamedTuple):
+    """Images (N, 1, H, W) with pixel values in [0, 1] and their classes (N,) int64, split in two."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def load_digits(
+    rng: np.random.Generator, test_fraction: float = 0.2, upsample: int = 2, dtype: type = np.float32
+) -> Digits:
+    """The 1,797 handwritten digits (8x8 pixels, 0-16 grey levels) bundled with scikit-learn, split
+    into a training and a held-out test set with the same share of each class in both.
+
+    upsample: each pixel becomes an upsample x upsample block (nearest neighbour), so 2 gives 16x16
+    images, large enough for two 5x5 convolutions and two 2x2 poolings. Pixels are scaled to [0, 1].
+    """
+    from sklearn.datasets import load_digits as load_bundled  # imported here: only chapter 3 needs it
+
+    upsample = require_int("upsample", upsample, minimum=1)
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction!r}")
+    bundled = load_bundled()
+    images = (bundled.images / 16).astype(dtype)  # (1797, 8, 8)
+    images = images.repeat(upsample, axis=1).repeat(upsample, axis=2)[:, None]  # (1797, 1, 8u, 8u)
+    labels = bundled.target.astype(np.int64)
+    test = np.zeros(len(labels), dtype=bool)
+    for digit in np.unique(labels):  # stratified: the same fraction of every class is held out
+        members = rng.permutation(np.flatnonzero(labels == digit))
+        test[members[: round(test_fraction * len(members))]] = True
+    train_order, test_order = rng.permutation(np.flatnonzero(~test)), rng.permutation(np.flatnonzero(test))
+    return Digits(images[train_order], labels[train_order], images[test_order], labels[test_order])
+
+
+def random_shift(images: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
+    """Each image moved by its own random whole-pixel offset in [-max_shift, max_shift] along each
+    axis, the pixels that enter from outside set to 0: data augmentation that teaches a network
+    that a digit moved a little is the same digit. images: (N, C, H, W) -> a new (N, C, H, W)."""
+    max_shift = require_int("max_shift", max_shift, minimum=0)
+    n_images, _, height, width = images.shape
+    padded = np.pad(images, ((0, 0), (0, 0), (max_shift, max_shift), (max_shift, max_shift)))
+    rows, cols = rng.integers(0, 2 * max_shift + 1, size=(2, n_images))  # where each crop starts
+    shifted = np.empty_like(images)
+    for index in range(n_images):
+        shifted[index] = padded[index, :, rows[index] : rows[index] + height, cols[index] : cols[index] + width]
+    return shifted

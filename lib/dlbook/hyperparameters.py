@@ -10,6 +10,7 @@ Chapter 1, "Momentum and adaptive methods" and "Learning-rate schedules", explai
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dlbook._validation import (
@@ -20,6 +21,12 @@ from dlbook._validation import (
     require_positive,
     require_real,
 )
+
+
+def _set_float(instance: object, name: str, check: Callable[..., float], **options: bool) -> None:
+    """Validate a field of a frozen dataclass and store it as a Python float. A NumPy scalar such as
+    np.float64(0.1) would otherwise promote a float32 model to float64 at its first step."""
+    object.__setattr__(instance, name, check(name, getattr(instance, name), **options))
 
 
 def _require_betas(betas: object) -> tuple[float, float]:
@@ -39,10 +46,10 @@ class SGDHyperparameters:
     nesterov: bool = False
 
     def __post_init__(self) -> None:
-        require_positive("lr", self.lr)
-        require_in_unit_interval("momentum", self.momentum)
-        require_in_unit_interval("dampening", self.dampening, include_one=True)
-        require_nonnegative("weight_decay", self.weight_decay)
+        _set_float(self, "lr", require_positive)
+        _set_float(self, "momentum", require_in_unit_interval)
+        _set_float(self, "dampening", require_in_unit_interval, include_one=True)
+        _set_float(self, "weight_decay", require_nonnegative)
         require_bool("nesterov", self.nesterov)
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise ValueError(
@@ -63,11 +70,11 @@ class RMSpropHyperparameters:
     centered: bool = False
 
     def __post_init__(self) -> None:
-        require_positive("lr", self.lr)
-        require_in_unit_interval("alpha", self.alpha)
-        require_positive("eps", self.eps)
-        require_nonnegative("weight_decay", self.weight_decay)
-        require_in_unit_interval("momentum", self.momentum)
+        _set_float(self, "lr", require_positive)
+        _set_float(self, "alpha", require_in_unit_interval)
+        _set_float(self, "eps", require_positive)
+        _set_float(self, "weight_decay", require_nonnegative)
+        _set_float(self, "momentum", require_in_unit_interval)
         require_bool("centered", self.centered)
 
 
@@ -81,10 +88,10 @@ class AdamHyperparameters:
     weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
-        require_positive("lr", self.lr)
+        _set_float(self, "lr", require_positive)
         object.__setattr__(self, "betas", _require_betas(self.betas))
-        require_positive("eps", self.eps)
-        require_nonnegative("weight_decay", self.weight_decay)
+        _set_float(self, "eps", require_positive)
+        _set_float(self, "weight_decay", require_nonnegative)
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,7 @@ class StepLRHyperparameters:
 
     def __post_init__(self) -> None:
         require_int("step_size", self.step_size, minimum=1)
-        require_positive("gamma", self.gamma)
+        _set_float(self, "gamma", require_positive)
 
 
 @dataclass(frozen=True)
@@ -115,7 +122,7 @@ class CosineAnnealingLRHyperparameters:
 
     def __post_init__(self) -> None:
         require_int("T_max", self.T_max, minimum=1)
-        require_nonnegative("eta_min", self.eta_min)
+        _set_float(self, "eta_min", require_nonnegative)
 
 
 @dataclass(frozen=True)
@@ -158,4 +165,4 @@ class WarmupCosineHyperparameters:
         start = require_real("start_factor", self.start_factor)
         if not 0 < start <= 1:
             raise ValueError(f"start_factor must lie in (0, 1], got {start}")
-        require_nonnegative("eta_min", self.eta_min)
+        _set_float(self, "eta_min", require_nonnegative)

@@ -10,14 +10,15 @@ spatial axis H_out = floor((H + 2p - d(K - 1) - 1) / s) + 1 (`output_size`).
 
 Three versions of the same computation:
 - `conv2d_naive`: the formula above as explicit loops over (n, f, i, j); slow, for reading.
-- `conv2d`: im2col. Every receptive field is cut out of xp at once (`sliding_window_view`) and
-  laid out as one column of a matrix cols (C*KH*KW, N*H_out*W_out); the convolution becomes a
-  single matrix product weight (F, C*KH*KW) @ cols.
-- `conv2d_backward`: the gradients of that product. dweight = dout @ cols^T and dbias is a sum; the
-  gradient of cols, dcols = weight^T @ dout, is added back to the pixels each column was cut from
-  (col2im: KH*KW strided slice-adds; for stride 1, KH*KW long contiguous adds on the flattened
-  image). This is the transposed convolution of dout with the weight, i.e. a convolution of the
-  dilated, padded dout with the flipped kernel (checked in tests/test_conv.py).
+- `conv2d`: im2col. Every receptive field is cut out of xp at once (`sliding_window_view`) and laid
+  out as one row of a matrix cols (N*H_out*W_out, KH*KW*C); the convolution becomes a single matrix
+  product cols @ weight_matrix, with weight_matrix (KH*KW*C, F). The image is made channels-last
+  first, so that this copy and the product's result are both in memory order.
+- `conv2d_backward`: the gradients of that product. dweight = cols^T @ dout and dbias is a sum. For
+  stride 1, dx is itself a convolution: dout, padded, convolved with the spatially flipped kernel
+  whose two channel axes are swapped. For larger strides, the gradient of each receptive field,
+  dout @ weight_matrix^T, is added back to the pixels it was cut from (col2im: KH*KW strided
+  slice-adds). Both routes are the transposed convolution, checked against torch in tests/test_conv.py.
 
 Pooling (`max_pool2d`, `avg_pool2d`) cuts out the same windows and reduces each one; its backward
 uses the same col2im. Conventions follow torch: stride defaults to kernel_size, padding is at most
@@ -101,7 +102,7 @@ def _pad(x: np.ndarray, padding: tuple[int, int], value: float = 0.0) -> np.ndar
 
 
 def _windows(xp, kernel, stride, dilation, out_hw):
-    """A read-only view (N, C, KH, KW, H_out, W_out) of every receptive field of the padded input xp:
+    """A read-only view (N, C, KH, KW, H_out, W_out) of every pooling window of the padded input xp (N, C, Hp, Wp):
     [n, c, a, b, i, j] = xp[n, c, i*s + a*d, j*s + b*d]."""
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
     span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
@@ -127,6 +128,40 @@ def _col2im(dwin, padded_shape, stride, dilation):
 def _unpad(dxp: np.ndarray, padding: tuple[int, int]) -> np.ndarray:
     ph, pw = padding
     return dxp[:, :, ph : dxp.shape[2] - ph, pw : dxp.shape[3] - pw]
+
+
+# ---- the fast convolution: channels-last im2col and one matrix product --------------------------
+# Inside the fast path images are channels-last, (N, H, W, C): a receptive field is then KH*KW runs of
+# C contiguous numbers, so cutting out all of them (im2col) is one cache-friendly copy, and the
+# matrix product's result is already (pixels, filters).
+
+
+def _padded_channels_last(x: np.ndarray, padding: tuple[int, int]) -> np.ndarray:
+    """x (N, C, H, W) -> the zero-padded image channels-last, (N, H + 2ph, W + 2pw, C), in one copy."""
+    (n_batch, channels, height, width), (ph, pw) = x.shape, padding
+    xp = np.zeros((n_batch, height + 2 * ph, width + 2 * pw, channels), dtype=x.dtype)
+    xp[:, ph : ph + height, pw : pw + width] = x.transpose(0, 2, 3, 1)
+    return xp
+
+
+def _im2col(xp: np.ndarray, kernel, stride, dilation, out_hw) -> np.ndarray:
+    """Every receptive field of xp (N, Hp, Wp, C) as one row: cols (N*H_out*W_out, KH*KW*C), with
+    cols[(n, i, j), (a, b, c)] = xp[n, i*s + a*d, j*s + b*d, c]."""
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
+    span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    view = sliding_window_view(xp, span, axis=(1, 2))  # (N, Hp - spanH + 1, Wp - spanW + 1, C, spanH, spanW)
+    view = view[:, : sh * (ho - 1) + 1 : sh, : sw * (wo - 1) + 1 : sw, :, ::dh, ::dw]  # (N, H_out, W_out, C, KH, KW)
+    return view.transpose(0, 1, 2, 4, 5, 3).reshape(-1, kh * kw * xp.shape[3])  # the copy: (N*H_out*W_out, KH*KW*C)
+
+
+def _weight_matrix(weight: np.ndarray) -> np.ndarray:
+    """weight (F, C, KH, KW) -> (KH*KW*C, F), its rows in the order of the columns of `_im2col`."""
+    return weight.transpose(2, 3, 1, 0).reshape(-1, weight.shape[0])
+
+
+def _rows_to_nchw(rows: np.ndarray, n_batch: int, out_hw: tuple[int, int]) -> np.ndarray:
+    """(N*H_out*W_out, F) -> (N, F, H_out, W_out), contiguous."""
+    return np.ascontiguousarray(rows.reshape(n_batch, *out_hw, -1).transpose(0, 3, 1, 2))
 
 
 # ---- convolution --------------------------------------------------------------------------------
@@ -164,7 +199,7 @@ def conv2d_naive(
 class Conv2dCache(NamedTuple):
     """What `conv2d_backward` needs from the forward pass."""
 
-    cols: np.ndarray  # (C*KH*KW, N*H_out*W_out): every receptive field as a column
+    cols: np.ndarray  # (N*H_out*W_out, KH*KW*C): every receptive field as a row
     weight: np.ndarray  # (F, C, KH, KW)
     has_bias: bool
     x_shape: tuple[int, int, int, int]
@@ -188,66 +223,77 @@ def conv2d(
     stride, padding, dilation: an int or an (h, w) pair.
     Returns out: (N, F, H_out, W_out) and the cache for `conv2d_backward`.
     """
-    x, weight, bias, stride, padding, dilation, (ho, wo) = _check_conv(x, weight, bias, stride, padding, dilation)
-    n_batch, n_filters, kh, kw = x.shape[0], weight.shape[0], weight.shape[2], weight.shape[3]
-    windows = _windows(_pad(x, padding), (kh, kw), stride, dilation, (ho, wo))  # (N, C, KH, KW, H_out, W_out)
-    cols = windows.transpose(1, 2, 3, 0, 4, 5).reshape(-1, n_batch * ho * wo)  # (C*KH*KW, N*H_out*W_out), a copy
-    out = weight.reshape(n_filters, -1) @ cols  # (F, C*KH*KW) @ (C*KH*KW, N*H_out*W_out) -> (F, N*H_out*W_out)
+    x, weight, bias, stride, padding, dilation, out_hw = _check_conv(x, weight, bias, stride, padding, dilation)
+    cols = _im2col(_padded_channels_last(x, padding), weight.shape[2:], stride, dilation, out_hw)
+    rows = cols @ _weight_matrix(weight)  # (N*H_out*W_out, KH*KW*C) @ (KH*KW*C, F) -> (N*H_out*W_out, F)
     if bias is not None:
-        out += bias[:, None]
-    out = np.ascontiguousarray(out.reshape(n_filters, n_batch, ho, wo).transpose(1, 0, 2, 3))  # (N, F, H_out, W_out)
+        rows += bias
+    out = _rows_to_nchw(rows, x.shape[0], out_hw)  # (N, F, H_out, W_out)
     cache = Conv2dCache(cols, weight, bias is not None, x.shape, stride, padding, dilation, out.shape)
     return out, cache
 
 
 def conv2d_backward(dout: np.ndarray, cache: Conv2dCache) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The gradients of `conv2d`: dout (N, F, H_out, W_out) -> dx (N, C, H, W), dweight (F, C, KH, KW),
-    dbias (F,) or None when the forward had no bias. dout is not modified."""
+    dbias (F,) or None when the forward had no bias. dout is not modified.
+
+    dweight and dbias come from the im2col matrix product. dx, with stride 1, is itself a convolution:
+    dout, padded, convolved with the kernel flipped in space and its two channel axes swapped
+    (`_input_gradient_by_convolution`). With a larger stride, dx adds each row of dout @ weight back to
+    the pixels that row's receptive field was cut from (`_input_gradient_by_col2im`).
+    """
     dout = require_float_array("dout", dout, ndim=4)
     if dout.shape != cache.out_shape:
         raise ValueError(f"dout must have the shape of the forward output {cache.out_shape}, got {dout.shape}")
     weight = cache.weight
-    n_batch, channels, height, width = cache.x_shape
-    n_filters, _, kh, kw = weight.shape
-    _, _, ho, wo = dout.shape
-    dout_mat = dout.transpose(1, 0, 2, 3).reshape(n_filters, -1)  # (F, N*H_out*W_out), a copy
-    dweight = (dout_mat @ cache.cols.T).reshape(weight.shape)  # (F, C*KH*KW) -> (F, C, KH, KW)
-    dbias = dout_mat.sum(axis=1) if cache.has_bias else None  # (F,)
-    ph, pw = cache.padding
-    padded_shape = (n_batch, channels, height + 2 * ph, width + 2 * pw)
+    dout_last = np.ascontiguousarray(dout.transpose(0, 2, 3, 1))  # (N, H_out, W_out, F)
+    dout_rows = dout_last.reshape(-1, weight.shape[0])  # (N*H_out*W_out, F)
+    kh, kw, channels = weight.shape[2], weight.shape[3], weight.shape[1]
+    dweight_matrix = cache.cols.T @ dout_rows  # (KH*KW*C, F)
+    dweight = np.ascontiguousarray(dweight_matrix.reshape(kh, kw, channels, -1).transpose(3, 2, 0, 1))
+    dbias = dout_rows.sum(axis=0) if cache.has_bias else None  # (F,)
     if cache.stride == (1, 1):
-        dxp = _input_grad_stride1(dout, weight, padded_shape, cache.dilation)
+        dx = _input_gradient_by_convolution(dout_last, weight, cache.padding, cache.dilation)
     else:
-        dcols = weight.reshape(n_filters, -1).T @ dout_mat  # (C*KH*KW, N*H_out*W_out)
-        dwin = dcols.reshape(channels, kh, kw, n_batch, ho, wo).transpose(
-            3, 0, 1, 2, 4, 5
-        )  # (N, C, KH, KW, H_out, W_out)
-        dxp = _col2im(dwin, padded_shape, cache.stride, cache.dilation)
-    return np.ascontiguousarray(_unpad(dxp, cache.padding)), dweight, dbias
+        dx = _input_gradient_by_col2im(dout_rows, cache)
+    return dx, dweight, dbias
 
 
-def _input_grad_stride1(dout, weight, padded_shape, dilation):
-    """The gradient of the padded input for stride 1: the sums of `_col2im(weight^T @ dout)`, in fewer, longer adds.
+def _input_gradient_by_convolution(dout_last, weight, padding, dilation):
+    """dx for stride 1. Input pixel (p, q) reached out[i, j] through kernel tap (a, b) when p = i + a*d - pad,
+    so dx[c, p, q] = sum_{f, a, b} dout[f, p + pad - a*d, q + pad - b*d] * weight[f, c, a, b]: a convolution
+    of dout, padded by d(K - 1) - pad, with the kernel flipped (a -> K - 1 - a) and its channel axes swapped.
+    dout_last: (N, H_out, W_out, F) -> dx (N, C, H, W)."""
+    n_batch, ho, wo, _ = dout_last.shape
+    (kh, kw), (dh, dw) = weight.shape[2:], dilation
+    reach = (dh * (kh - 1), dw * (kw - 1))  # how far a dilated kernel reaches
+    # pad by reach - padding; where the forward padding was larger, pad by 0 and crop the result instead
+    grow = tuple(max(reach[a] - padding[a], 0) for a in range(2))
+    crop = tuple(max(padding[a] - reach[a], 0) for a in range(2))
+    padded = np.zeros((n_batch, ho + 2 * grow[0], wo + 2 * grow[1], dout_last.shape[3]), dtype=dout_last.dtype)
+    padded[:, grow[0] : grow[0] + ho, grow[1] : grow[1] + wo] = dout_last
+    flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C, F, KH, KW)
+    grad_hw = (ho + 2 * grow[0] - reach[0], wo + 2 * grow[1] - reach[1])
+    rows = _im2col(padded, (kh, kw), (1, 1), dilation, grad_hw) @ _weight_matrix(flipped)  # (N*H'*W', C)
+    dx = rows.reshape(n_batch, *grad_hw, -1)[:, crop[0] : grad_hw[0] - crop[0], crop[1] : grad_hw[1] - crop[1]]
+    return np.ascontiguousarray(dx.transpose(0, 3, 1, 2))
 
-    With stride 1, the window shift (a*dh, b*dw) is a shift of a*dh*Wp + b*dw in the flattened padded
-    image. Widen dout to Wp columns with zeros on the right, and each of the KH*KW slice-adds becomes
-    one contiguous run of H_out*Wp numbers per (c, n) instead of H_out rows of W_out; the zero columns
-    that spill past a row's end add nothing.
-    """
-    n_batch, channels, hp, wp = padded_shape
-    n_filters, _, kh, kw = weight.shape
-    _, _, ho, wo = dout.shape
-    dh, dw = dilation
-    wide = np.zeros((n_filters, n_batch, ho, wp), dtype=dout.dtype)  # (F, N, H_out, Wp)
-    wide[..., :wo] = dout.transpose(1, 0, 2, 3)
-    dcols = weight.reshape(n_filters, -1).T @ wide.reshape(n_filters, -1)  # (C*KH*KW, N*H_out*Wp)
-    dcols = dcols.reshape(channels, kh, kw, n_batch, ho * wp)  # (C, KH, KW, N, H_out*Wp)
-    flat = np.zeros((channels, n_batch, hp * wp + (kw - 1) * dw), dtype=dcols.dtype)  # room for the last spill
+
+def _input_gradient_by_col2im(dout_rows, cache):
+    """dx for any stride: the gradient of every receptive field, dout_rows @ weight_matrix^T, added back
+    (col2im) to the pixels it was cut from. dout_rows: (N*H_out*W_out, F) -> dx (N, C, H, W)."""
+    n_batch, channels, height, width = cache.x_shape
+    _, _, kh, kw = cache.weight.shape
+    (sh, sw), (ph, pw), (dh, dw) = cache.stride, cache.padding, cache.dilation
+    _, _, ho, wo = cache.out_shape
+    dfields = (dout_rows @ _weight_matrix(cache.weight).T).reshape(n_batch, ho, wo, kh, kw, channels)
+    dxp = np.zeros((n_batch, height + 2 * ph, width + 2 * pw, channels), dtype=dfields.dtype)
     for a in range(kh):
         for b in range(kw):
-            start = a * dh * wp + b * dw
-            flat[:, :, start : start + ho * wp] += dcols[:, a, b]
-    return flat[:, :, : hp * wp].reshape(channels, n_batch, hp, wp).transpose(1, 0, 2, 3)  # (N, C, Hp, Wp)
+            dxp[:, a * dh : a * dh + sh * (ho - 1) + 1 : sh, b * dw : b * dw + sw * (wo - 1) + 1 : sw] += dfields[
+                :, :, :, a, b
+            ]
+    return np.ascontiguousarray(dxp[:, ph : ph + height, pw : pw + width].transpose(0, 3, 1, 2))
 
 
 # ---- pooling ------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ are lists of float arrays of any shapes, one gradient per parameter, as in `torc
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -144,7 +145,7 @@ def _adam_update(
     # 1 - beta**step removes that bias exactly for a constant gradient.
     bias_correction1 = 1 - beta1**step
     bias_correction2 = 1 - beta2**step
-    denominator = np.sqrt(exp_avg_sq) / np.sqrt(bias_correction2) + eps
+    denominator = np.sqrt(exp_avg_sq) / math.sqrt(bias_correction2) + eps  # a Python float keeps float32 float32
     return param - (lr / bias_correction1) * exp_avg / denominator, exp_avg, exp_avg_sq
 
 
