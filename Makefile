@@ -24,10 +24,14 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 env: $(VENV)/.installed
 
+# Each of the $(WORKERS) test processes gets one BLAS and one OpenMP thread: two processes with two
+# threads each on two cores make the libraries' spinning threads wait on each other, which slowed
+# the NumPy CNN of chapter 3 eightfold. Results do not depend on the thread count.
 test: env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check chapters
-	$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --nbval --nbval-current-env \
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+		$(BIN)/python -m pytest -n $(WORKERS) --dist loadfile --nbval --nbval-current-env \
 		--nbval-sanitize-with sanitize.cfg
 
 book: env

@@ -218,3 +218,92 @@ def test_feedback_never_contains_the_answer(features):
     assert "12960" not in check.activation_bytes_per_example(5000).message
     for text in check.HINTS.values():
         assert "1 - s" not in text and "s * (1" not in text and "W.T" not in text and "X.T" not in text
+
+
+# --- chapter 3 -----------------------------------------------------------------------------------
+
+
+def right_conv_output_shape(input_shape, weight_shape, stride, padding, dilation):
+    n, _, h, w = input_shape
+    f, _, kh, kw = weight_shape
+    return (
+        n,
+        f,
+        (h + 2 * padding - dilation * (kh - 1) - 1) // stride + 1,
+        (w + 2 * padding - dilation * (kw - 1) - 1) // stride + 1,
+    )
+
+
+def right_avg_pool_as_conv(x, kernel_size):
+    from dlbook.np.conv import conv2d
+
+    channels = x.shape[1]
+    weight = np.zeros((channels, channels, kernel_size, kernel_size))
+    weight[np.arange(channels), np.arange(channels)] = 1 / kernel_size**2
+    return conv2d(x, weight, stride=kernel_size)[0]
+
+
+def test_chapter_3_right_answers_are_accepted():
+    assert check.conv_output_shape(right_conv_output_shape)
+    assert check.receptive_field(195)
+    assert check.avg_pool_as_conv(right_avg_pool_as_conv)
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (
+            lambda x, w, s, p, d: (
+                (
+                    x[0],
+                    w[0],
+                    (x[2] + 2 * p - (w[2] - 1) - 1) // s + 1,
+                )
+                * 1
+                + ((x[3] + 2 * p - (w[3] - 1) - 1) // s + 1,)
+            ),
+            "ignores the dilation",
+        ),
+        (lambda x, w, s, p, d: (x[0], w[0], *((x[2] + p - d * (w[2] - 1) - 1) // s + 1,) * 2), "both sides"),
+        (lambda x, w, s, p, d: (x[0], w[0], *((x[2] + 2 * p - d * (w[2] - 1) - 1) / s + 1,) * 2), "round down"),
+        (lambda x, w, s, p, d: (x[0], x[1], *right_conv_output_shape(x, w, s, p, d)[2:]), "number of filters"),
+        (lambda x, w, s, p, d: right_conv_output_shape(x, w, s, p, d)[2:], "four numbers"),
+    ],
+)
+def test_conv_output_shape_names_the_mistake(answer, reason):
+    feedback = check.conv_output_shape(answer)
+    assert not feedback and reason in feedback.message
+
+
+@pytest.mark.parametrize(("answer", "reason"), [(163, "last pooling"), (27, "ignores the strides"), (131, "check one")])
+def test_receptive_field_names_the_mistake(answer, reason):
+    feedback = check.receptive_field(answer)
+    assert not feedback and reason in feedback.message
+
+
+def sum_pool(x, kernel_size):
+    return right_avg_pool_as_conv(x, kernel_size) * kernel_size**2
+
+
+def mixing_pool(x, kernel_size):
+    from dlbook.np.conv import conv2d
+
+    channels = x.shape[1]
+    return conv2d(x, np.full((channels, channels, kernel_size, kernel_size), 1 / kernel_size**2), stride=kernel_size)[0]
+
+
+def unstrided_pool(x, kernel_size):
+    from dlbook.np.conv import conv2d
+
+    channels = x.shape[1]
+    weight = np.zeros((channels, channels, kernel_size, kernel_size))
+    weight[np.arange(channels), np.arange(channels)] = 1 / kernel_size**2
+    return conv2d(x, weight)[0]
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"), [(sum_pool, "sum"), (mixing_pool, "mixes all input channels"), (unstrided_pool, "stride")]
+)
+def test_avg_pool_as_conv_names_the_mistake(answer, reason):
+    feedback = check.avg_pool_as_conv(answer)
+    assert not feedback and reason in feedback.message

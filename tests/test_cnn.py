@@ -23,7 +23,7 @@ from conftest import assert_close
 from dlbook.data import load_digits, random_shift
 from dlbook.np.gradcheck import numerical_gradient, relative_error
 from dlbook.np.optim import Adam
-from dlbook.timing import compare
+from dlbook.timing import compare, single_threaded
 
 # float64, both sides the same products in another order, reductions of a few hundred terms.
 RTOL, ATOL = 1e-9, 1e-11
@@ -286,3 +286,13 @@ def test_compare_times_each_function_and_ratios_follow():
         comparison.seconds("medium")
     with pytest.raises(ValueError, match="repeats must be >= 1"):
         compare({"fast": fast}, repeats=0)
+
+
+def test_single_threaded_limits_both_libraries_and_restores_them():
+    from threadpoolctl import threadpool_info
+
+    before = torch.get_num_threads()
+    with single_threaded():
+        assert torch.get_num_threads() == 1
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+    assert torch.get_num_threads() == before

@@ -344,3 +344,41 @@ def test_twins_give_the_same_outputs(rng):
         assert_close(np_out, getattr(tc, name)(tx, tw, tb, **hyper), rtol=RTOL, atol=ATOL)
     for name in ("max_pool2d", "avg_pool2d"):
         assert_close(getattr(npc, name)(x, 3, 2, 1)[0], getattr(tc, name)(tx, 3, 2, 1), rtol=RTOL, atol=ATOL)
+
+
+# ---- receptive fields ---------------------------------------------------------------------------
+
+
+def measured_receptive_field(layers, size=41):
+    """Backpropagate from the centre output of a stack of all-ones convolutions and measure the span,
+    along a row, from the first to the last input pixel that received any gradient."""
+    x = torch.zeros(1, 1, size, size, dtype=torch.float64, requires_grad=True)
+    h = x
+    for kernel, stride, dilation in layers:
+        h = F.conv2d(h, torch.ones(1, 1, kernel, kernel, dtype=torch.float64), stride=stride, dilation=dilation)
+    centre = h.shape[-1] // 2
+    h[0, 0, centre, centre].backward()
+    reached = torch.nonzero(x.grad[0, 0].abs().sum(dim=0) > 0)
+    return int(reached.max() - reached.min() + 1)
+
+
+@pytest.mark.parametrize(
+    "layers",
+    [
+        [(3, 1, 1)],
+        [(3, 1, 1)] * 3,
+        [(3, 2, 1), (3, 2, 1), (3, 1, 1)],
+        [(3, 1, 1), (3, 1, 2), (3, 1, 4)],
+        [(5, 1, 1), (2, 2, 1), (5, 1, 1), (2, 2, 1)],
+        [(1, 3, 1), (2, 1, 1)],
+    ],
+)
+def test_receptive_field_formula_equals_the_span_of_pixels_that_receive_gradient(layers):
+    assert npc.receptive_field(layers) == measured_receptive_field(layers)
+
+
+def test_receptive_field_rejects_malformed_layers():
+    with pytest.raises(ValueError, match=r"layers\[1\] must be a \(kernel, stride, dilation\) triple, got \(3, 1\)"):
+        npc.receptive_field([(3, 1, 1), (3, 1)])
+    with pytest.raises(ValueError, match=r"layers\[0\]\[1\] must be >= 1, got 0"):
+        npc.receptive_field([(3, 0, 1)])

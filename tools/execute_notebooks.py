@@ -4,10 +4,13 @@
 
 Authors run this (through `make execute`) after changing a chapter or the library, then commit
 the notebooks; `make test` re-runs them with nbval and proves the saved outputs reproducible.
+Kernels get one BLAS and one OpenMP thread, as under `make test`: float32 sums in PyTorch and
+OpenBLAS are split among threads, so the last digits of a result depend on how many there are.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -16,6 +19,8 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
+# The same settings as the test target of the Makefile.
+SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def execute(path: Path) -> float:
@@ -31,6 +36,7 @@ def execute(path: Path) -> float:
 
 
 def main(arguments: list[str]) -> int:
+    os.environ.update(SINGLE_THREADED)  # inherited by every kernel started below
     paths = [Path(a).resolve() for a in arguments] or sorted((ROOT / "chapters").rglob("*.ipynb"))
     paths = [p for p in paths if ".ipynb_checkpoints" not in p.parts]
     total = 0.0

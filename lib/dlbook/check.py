@@ -40,6 +40,13 @@ HINTS = {
     "activation_bytes_per_example": "Every operation of the forward pass leaves one result array in the "
     "graph; count the ones whose size grows with the batch (the input too), in numbers per example, "
     "then convert to bytes.",
+    "conv_output_shape": "Along each axis the dilated kernel spans d(K - 1) + 1 pixels of the input padded on "
+    "both sides; count the placements that fit when they start every s pixels. The channel count of the "
+    "output is the number of filters.",
+    "receptive_field": "Walk up the stack from the input, keeping two numbers: the field so far, and how many "
+    "input pixels lie between neighbouring positions of the current layer. Pooling layers count too.",
+    "avg_pool_as_conv": "Average pooling treats each channel on its own, so the weight must not mix channels: "
+    "channel c of the output should read only channel c of the input. What is each tap's weight in a mean?",
 }
 
 
@@ -198,6 +205,120 @@ def exponential_lr(answer: type) -> Feedback:
         "the rates differ from PyTorch's ExponentialLR from step "
         f"{int(np.argmax(~np.isclose(got, expected, rtol=1e-12)))} on.",
     )
+
+
+# Chapter 3 -----------------------------------------------------------------------------------
+
+# (input shape, weight shape, stride, padding, dilation): odd sizes, floors that matter, dilation.
+_CONV_SHAPE_CASES = [
+    ((2, 3, 16, 16), (8, 3, 3, 3), 1, 1, 1),
+    ((1, 1, 28, 28), (6, 1, 5, 5), 1, 0, 1),
+    ((4, 2, 17, 17), (5, 2, 3, 3), 2, 1, 1),
+    ((1, 3, 15, 15), (2, 3, 3, 3), 1, 0, 2),
+    ((3, 4, 16, 16), (7, 4, 2, 2), 3, 0, 1),
+    ((2, 1, 20, 20), (4, 1, 5, 5), 2, 3, 2),
+]
+
+
+def conv_output_shape(answer: Callable) -> Feedback:
+    """Chapter 3, exercise "Output shapes": answer(input_shape, weight_shape, stride, padding, dilation)
+    -> the (N, F, H_out, W_out) of torch.nn.functional.conv2d."""
+    for x_shape, w_shape, stride, padding, dilation in _CONV_SHAPE_CASES:
+        result = _run("conv_output_shape", answer, x_shape, w_shape, stride, padding, dilation)
+        if isinstance(result, Feedback):
+            return result
+        size = conv_output_size_reference(x_shape[2], w_shape[2], stride, padding, dilation)
+        truth = (x_shape[0], w_shape[0], size, size)
+        if tuple(np.ravel(result).tolist()) != truth:
+            case = f"x {x_shape}, weight {w_shape}, stride {stride}, padding {padding}, dilation {dilation}"
+            return Feedback(
+                "conv_output_shape",
+                False,
+                f"{_shape_diagnosis(result, truth, x_shape, w_shape, stride, padding, dilation)} ({case}).",
+            )
+    return Feedback(
+        "conv_output_shape", True, "six cases equal PyTorch's shapes, strides, dilation and uneven floors included."
+    )
+
+
+def conv_output_size_reference(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _shape_diagnosis(result, truth, x_shape, w_shape, stride, padding, dilation) -> str:
+    if not isinstance(result, tuple | list) or len(result) != 4:
+        return "return a tuple of four numbers, (N, F, H_out, W_out)"
+    if (result[0], result[1]) != truth[:2]:
+        return "the first two entries should be the batch size and the number of filters"
+    size, kernel = x_shape[2], w_shape[2]
+    if result[2] == conv_output_size_reference(size, kernel, stride, padding, 1) and dilation > 1:
+        return "the spatial size ignores the dilation"
+    if result[2] == conv_output_size_reference(size, kernel, stride, padding // 2 if padding else 0, dilation) or (
+        padding and result[2] == (size + padding - dilation * (kernel - 1) - 1) // stride + 1
+    ):
+        return "the padding is added on both sides of the image"
+    if not float(result[2]).is_integer() or result[2] != int(result[2]):
+        return "the spatial size must be a whole number of positions (round down)"
+    return "the spatial size differs from PyTorch's"
+
+
+# conv 11/4, max pool 3/2, conv 5, max pool 3/2, conv 3 three times, max pool 3/2: AlexNet's feature stack
+ALEXNET_LAYERS = [(11, 4, 1), (3, 2, 1), (5, 1, 1), (3, 2, 1), (3, 1, 1), (3, 1, 1), (3, 1, 1), (3, 2, 1)]
+
+
+def receptive_field(answer: int) -> Feedback:
+    """Chapter 3, exercise "The receptive field of a classic": the field, in input pixels, of one output
+    of the last layer of `ALEXNET_LAYERS`."""
+    from dlbook.np.conv import receptive_field as field_of
+
+    if answer == field_of(ALEXNET_LAYERS):
+        return Feedback("receptive_field", True, "that is the span of input pixels one final output can see.")
+    if answer == field_of(ALEXNET_LAYERS[:-1]):
+        return Feedback("receptive_field", False, "the last pooling layer widens the field too.")
+    if answer == 1 + sum(kernel - 1 for kernel, _, _ in ALEXNET_LAYERS):
+        return Feedback(
+            "receptive_field",
+            False,
+            "that ignores the strides: after a stride-s layer, each step of the next layer is s pixels.",
+        )
+    if answer == field_of([(kernel, stride, 1) for kernel, stride, _ in ALEXNET_LAYERS if kernel != 3 or stride != 2]):
+        return Feedback("receptive_field", False, "the pooling layers widen the field and multiply the steps too.")
+    return Feedback("receptive_field", False, "not the field of this stack; check one layer at a time.")
+
+
+def avg_pool_as_conv(answer: Callable) -> Feedback:
+    """Chapter 3, exercise "Pooling is a convolution": answer(x, kernel_size) -> average pooling of
+    x (N, C, H, W) with stride kernel_size, computed with `dlbook.np.conv.conv2d`."""
+    from dlbook.np.conv import avg_pool2d
+
+    rng = np.random.default_rng(4)
+    for shape, kernel in [((2, 3, 8, 8), 2), ((1, 1, 9, 6), 3), ((3, 2, 4, 4), 2)]:
+        x = rng.normal(size=shape)
+        result = _run("avg_pool_as_conv", answer, x.copy(), kernel)
+        if isinstance(result, Feedback):
+            return result
+        truth = avg_pool2d(x, kernel)[0]
+        result = result[0] if isinstance(result, tuple) else result
+        if np.shape(result) != truth.shape:
+            hint_text = " (mind the stride)" if np.ndim(result) == 4 and np.shape(result)[2] > truth.shape[2] else ""
+            return Feedback(
+                "avg_pool_as_conv",
+                False,
+                f"the output has shape {np.shape(result)}, expected {truth.shape}{hint_text}.",
+            )
+        if np.allclose(result, truth, rtol=1e-10, atol=1e-12):
+            continue
+        if np.allclose(result, truth * kernel * kernel, rtol=1e-10, atol=1e-12):
+            return Feedback("avg_pool_as_conv", False, "that is the sum of each window, not its mean.")
+        channel_sum = truth.sum(axis=1, keepdims=True)
+        if np.allclose(result, np.broadcast_to(channel_sum, truth.shape), rtol=1e-10, atol=1e-12):
+            return Feedback(
+                "avg_pool_as_conv", False, "every output channel mixes all input channels; pooling keeps them apart."
+            )
+        return Feedback(
+            "avg_pool_as_conv", False, f"the values differ from average pooling (x of shape {shape}, kernel {kernel})."
+        )
+    return Feedback("avg_pool_as_conv", True, "equal to average pooling on three shapes, one and several channels.")
 
 
 # Chapter 2 -----------------------------------------------------------------------------------

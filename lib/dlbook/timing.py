@@ -10,12 +10,17 @@ Within a round each function runs `number` times back to back and its time is th
 thread pools of NumPy's BLAS and of PyTorch keep spinning for a moment after they finish, and the
 first call after a switch pays for the other library's spinning threads; a block of calls makes
 that a small share of the time, as it is in a real program that runs one library at a time.
+
+`single_threaded()` goes further and gives both libraries one core, the cleanest comparison of two
+kernels: neither waits on the other's idle threads, and on a 2-core machine that runs two notebooks
+at once (as the book's tests do) neither fights for cores it does not have.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,3 +90,18 @@ def compare(
                 function()
             times[name][round_index] = (time.perf_counter() - start) / number
     return Comparison(times)
+
+
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run the body with one thread for NumPy's BLAS and one for PyTorch; restore both afterwards."""
+    import torch
+    from threadpoolctl import threadpool_limits  # installed with scikit-learn
+
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(torch_threads)

@@ -232,10 +232,12 @@ def train_epoch(
     y: np.ndarray,
     batch_size: int,
     rng: np.random.Generator,
+    lr: float | None = None,
 ) -> EpochResult:
     """One pass over (x, y) in shuffled minibatches, one optimizer step per batch.
 
-    optimizer: a `dlbook.np.optim` optimizer, its state from `optimizer.init(list(params.values()))`.
+    optimizer: a `dlbook.np.optim` optimizer, its state from `optimizer.init(list(params.values()))`;
+    lr: this epoch's learning rate (from a schedule), or None for the optimizer's own.
     Returns the new parameters, the new optimizer state and the mean training loss of the epoch.
     """
     names = list(params)
@@ -245,7 +247,7 @@ def train_epoch(
         logits, cache = lenet_forward(dict(zip(names, arrays, strict=True)), x[batch])
         loss, dlogits = cross_entropy(logits, y[batch])
         _, grads = lenet_backward(dlogits, dict(zip(names, arrays, strict=True)), cache)
-        arrays, optimizer_state = optimizer.step(arrays, [grads[name] for name in names], optimizer_state)
+        arrays, optimizer_state = optimizer.step(arrays, [grads[name] for name in names], optimizer_state, lr=lr)
         losses.append(loss)
     return EpochResult(dict(zip(names, arrays, strict=True)), optimizer_state, float(np.mean(losses)))
 

@@ -29,6 +29,7 @@ whole gradient of a window goes to its first maximum in row-major order (as torc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -67,6 +68,24 @@ def output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilat
             f"the padded input ({size} + 2 * {padding} = {size + 2 * padding} pixels): no output is possible"
         )
     return (size + 2 * padding - span) // stride + 1
+
+
+def receptive_field(layers: Sequence[tuple[int, int, int]]) -> int:
+    """The receptive field: the span of input pixels, along one axis, that can influence one output of
+    a stack of layers (a stride larger than the kernel leaves gaps inside the span).
+
+    layers: (kernel, stride, dilation) of each convolution or pooling layer, input side first.
+    A layer widens the field by d(K - 1) steps of its input, and a step of layer l's input is the
+    product of the strides before it in input pixels: r = 1 + sum_l d_l (K_l - 1) prod_{m<l} s_m.
+    """
+    field, jump = 1, 1  # jump: input pixels between neighbouring positions of the current layer
+    for index, layer in enumerate(layers):
+        if not isinstance(layer, tuple | list) or len(layer) != 3:
+            raise ValueError(f"layers[{index}] must be a (kernel, stride, dilation) triple, got {layer!r}")
+        kernel, stride, dilation = (require_int(f"layers[{index}][{k}]", layer[k], minimum=1) for k in range(3))
+        field += dilation * (kernel - 1) * jump
+        jump *= stride
+    return field
 
 
 def _check_conv(x, weight, bias, stride, padding, dilation):

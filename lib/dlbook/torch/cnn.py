@@ -142,7 +142,8 @@ def batch_norm2d(
 
 
 class _Block(nn.Module):
-    """conv 3x3 -> [batch norm] -> ReLU, optionally as a residual branch: out = x + block(x)."""
+    """Plain: ReLU(norm(conv(x))). Residual: x + conv(ReLU(norm(x))), the "pre-activation" form of He et
+    al. (2016), whose identity path carries the input, and the gradient, through unchanged."""
 
     def __init__(self, width: int, batch_norm: bool, residual: bool) -> None:
         super().__init__()
@@ -151,14 +152,15 @@ class _Block(nn.Module):
         self.residual = residual
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branch = torch.relu(self.norm(self.conv(x)))
-        return x + branch if self.residual else branch
+        if self.residual:
+            return x + self.conv(torch.relu(self.norm(x)))
+        return torch.relu(self.norm(self.conv(x)))
 
 
 class DeepCNN(nn.Module):
-    """A stem conv to `width` channels, `depth` 3x3 blocks at 16x16, global average pool, a linear classifier.
+    """A stem conv to `width` channels, `depth` 3x3 blocks at 16x16, 4x4 average pooling, a linear classifier.
 
-    batch_norm: normalise after every block's convolution (Ioffe and Szegedy, 2015);
+    batch_norm: every block normalises its convolution's input or output (Ioffe and Szegedy, 2015);
     residual: every block adds its input to its output (He et al., 2016). x: (N, 1, 16, 16) -> (N, 10).
     """
 
@@ -168,8 +170,8 @@ class DeepCNN(nn.Module):
             raise ValueError(f"depth and width must be >= 1, got depth={depth}, width={width}")
         self.stem = nn.Conv2d(IMAGE_SHAPE[0], width, 3, padding=1)
         self.blocks = nn.Sequential(*[_Block(width, batch_norm, residual) for _ in range(depth)])
-        self.head = nn.Linear(width, N_CLASSES)
+        self.head = nn.Linear(width * 4 * 4, N_CLASSES)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.blocks(torch.relu(self.stem(x)))  # (N, width, 16, 16)
-        return self.head(h.mean(dim=(2, 3)))
+        return self.head(nn.functional.avg_pool2d(h, 4).flatten(1))  # (N, width * 4 * 4) -> (N, 10)

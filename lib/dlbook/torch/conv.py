@@ -4,16 +4,17 @@ One difference in what comes back: the NumPy forward functions return `(out, cac
 `*_backward` partner, while these return the output tensor alone, and autograd computes the
 gradients (`out.backward(dout)` fills `x.grad`, `weight.grad`, `bias.grad`). There are no
 `*_backward` functions here. `conv2d_naive` is the same call as `conv2d`: torch has one convolution,
-and the loops of the NumPy twin exist only to be read. `output_size` is the NumPy twin's function.
+and the loops of the NumPy twin exist only to be read. `output_size` and `receptive_field` are the
+NumPy twin's functions.
 """
 
 from __future__ import annotations
 
 import torch
 
-from dlbook.np.conv import IntPair, output_size
+from dlbook.np.conv import IntPair, output_size, receptive_field
 
-__all__ = ["avg_pool2d", "conv2d", "conv2d_naive", "max_pool2d", "output_size"]
+__all__ = ["avg_pool2d", "conv2d", "conv2d_naive", "max_pool2d", "output_size", "receptive_field"]
 
 
 def conv2d(
