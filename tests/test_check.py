@@ -238,7 +238,7 @@ def right_avg_pool_as_conv(x, kernel_size):
     from dlbook.np.conv import conv2d
 
     channels = x.shape[1]
-    weight = np.zeros((channels, channels, kernel_size, kernel_size))
+    weight = np.zeros((channels, channels, kernel_size, kernel_size), dtype=x.dtype)
     weight[np.arange(channels), np.arange(channels)] = 1 / kernel_size**2
     return conv2d(x, weight, stride=kernel_size)[0]
 
@@ -306,4 +306,38 @@ def unstrided_pool(x, kernel_size):
 )
 def test_avg_pool_as_conv_names_the_mistake(answer, reason):
     feedback = check.avg_pool_as_conv(answer)
+    assert not feedback and reason in feedback.message
+
+
+def square_only_output_shape(input_shape, weight_shape, stride, padding, dilation):
+    n, _, h, _ = input_shape
+    f, _, k, _ = weight_shape
+    size = (h + 2 * padding - dilation * (k - 1) - 1) // stride + 1
+    return (n, f, size, size)  # uses the height and the kernel height for both axes
+
+
+def test_conv_output_shape_catches_an_answer_that_assumes_square_images():
+    feedback = check.conv_output_shape(square_only_output_shape)
+    assert not feedback and "each uses its own" in feedback.message
+
+
+def test_avg_pool_check_rejects_a_returned_cache_and_runs_float32():
+    feedback = check.avg_pool_as_conv(lambda x, k: (right_avg_pool_as_conv(x, k), None))
+    assert not feedback and "(out, cache)" in feedback.message
+
+    def float64_weight(x, kernel_size):
+        from dlbook.np.conv import conv2d
+
+        channels = x.shape[1]
+        weight = np.zeros((channels, channels, kernel_size, kernel_size))  # float64 even for float32 x
+        weight[np.arange(channels), np.arange(channels)] = 1 / kernel_size**2
+        return conv2d(x, weight, stride=kernel_size)[0]
+
+    feedback = check.avg_pool_as_conv(float64_weight)
+    assert not feedback and "same dtype" in feedback.message
+
+
+@pytest.mark.parametrize(("answer", "reason"), [(281, "own stride"), ("195", "an int")])
+def test_receptive_field_explains_stride_order_and_type_slips(answer, reason):
+    feedback = check.receptive_field(answer)
     assert not feedback and reason in feedback.message

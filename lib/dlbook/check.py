@@ -217,6 +217,7 @@ _CONV_SHAPE_CASES = [
     ((1, 3, 15, 15), (2, 3, 3, 3), 1, 0, 2),
     ((3, 4, 16, 16), (7, 4, 2, 2), 3, 0, 1),
     ((2, 1, 20, 20), (4, 1, 5, 5), 2, 3, 2),
+    ((2, 3, 15, 20), (4, 3, 3, 5), 2, 1, 1),  # not square: each axis has its own size and kernel
 ]
 
 
@@ -227,8 +228,12 @@ def conv_output_shape(answer: Callable) -> Feedback:
         result = _run("conv_output_shape", answer, x_shape, w_shape, stride, padding, dilation)
         if isinstance(result, Feedback):
             return result
-        size = conv_output_size_reference(x_shape[2], w_shape[2], stride, padding, dilation)
-        truth = (x_shape[0], w_shape[0], size, size)
+        truth = (
+            x_shape[0],
+            w_shape[0],
+            _conv_output_size(x_shape[2], w_shape[2], stride, padding, dilation),
+            _conv_output_size(x_shape[3], w_shape[3], stride, padding, dilation),
+        )
         if tuple(np.ravel(result).tolist()) != truth:
             case = f"x {x_shape}, weight {w_shape}, stride {stride}, padding {padding}, dilation {dilation}"
             return Feedback(
@@ -237,11 +242,11 @@ def conv_output_shape(answer: Callable) -> Feedback:
                 f"{_shape_diagnosis(result, truth, x_shape, w_shape, stride, padding, dilation)} ({case}).",
             )
     return Feedback(
-        "conv_output_shape", True, "six cases equal PyTorch's shapes, strides, dilation and uneven floors included."
+        "conv_output_shape", True, "seven cases equal PyTorch's shapes: non-square, strided, dilated, uneven floors."
     )
 
 
-def conv_output_size_reference(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+def _conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
@@ -250,10 +255,12 @@ def _shape_diagnosis(result, truth, x_shape, w_shape, stride, padding, dilation)
         return "return a tuple of four numbers, (N, F, H_out, W_out)"
     if (result[0], result[1]) != truth[:2]:
         return "the first two entries should be the batch size and the number of filters"
+    if (result[2] == truth[2]) != (result[3] == truth[3]):
+        return "one spatial axis is right and the other is not: each uses its own input size and kernel size"
     size, kernel = x_shape[2], w_shape[2]
-    if result[2] == conv_output_size_reference(size, kernel, stride, padding, 1) and dilation > 1:
+    if result[2] == _conv_output_size(size, kernel, stride, padding, 1) and dilation > 1:
         return "the spatial size ignores the dilation"
-    if result[2] == conv_output_size_reference(size, kernel, stride, padding // 2 if padding else 0, dilation) or (
+    if result[2] == _conv_output_size(size, kernel, stride, padding // 2 if padding else 0, dilation) or (
         padding and result[2] == (size + padding - dilation * (kernel - 1) - 1) // stride + 1
     ):
         return "the padding is added on both sides of the image"
@@ -271,6 +278,21 @@ def receptive_field(answer: int) -> Feedback:
     of the last layer of `ALEXNET_LAYERS`."""
     from dlbook.np.conv import receptive_field as field_of
 
+    if isinstance(answer, bool) or not isinstance(answer, int | np.integer):
+        return Feedback(
+            "receptive_field", False, f"give the field as a whole number of pixels (an int), not {answer!r}."
+        )
+    early_jump = 1 + sum(
+        (kernel - 1) * int(np.prod([s for _, s, _ in ALEXNET_LAYERS[: index + 1]]))
+        for index, (kernel, _, _) in enumerate(ALEXNET_LAYERS)
+    )
+    if answer == early_jump:
+        return Feedback(
+            "receptive_field",
+            False,
+            "a layer's own stride only spaces the positions of the layers "
+            "above it; apply it after adding that layer's K - 1 steps.",
+        )
     if answer == field_of(ALEXNET_LAYERS):
         return Feedback("receptive_field", True, "that is the span of input pixels one final output can see.")
     if answer == field_of(ALEXNET_LAYERS[:-1]):
@@ -292,33 +314,42 @@ def avg_pool_as_conv(answer: Callable) -> Feedback:
     from dlbook.np.conv import avg_pool2d
 
     rng = np.random.default_rng(4)
-    for shape, kernel in [((2, 3, 8, 8), 2), ((1, 1, 9, 6), 3), ((3, 2, 4, 4), 2)]:
-        x = rng.normal(size=shape)
+    for shape, kernel, dtype in [
+        ((2, 3, 8, 8), 2, np.float64),
+        ((1, 1, 9, 6), 3, np.float64),
+        ((3, 2, 4, 4), 2, np.float32),
+    ]:
+        x = rng.normal(size=shape).astype(dtype)
         result = _run("avg_pool_as_conv", answer, x.copy(), kernel)
         if isinstance(result, Feedback):
             return result
         truth = avg_pool2d(x, kernel)[0]
-        result = result[0] if isinstance(result, tuple) else result
+        if isinstance(result, tuple):
+            return Feedback("avg_pool_as_conv", False, "return the output array alone: conv2d returns (out, cache).")
         if np.shape(result) != truth.shape:
-            hint_text = " (mind the stride)" if np.ndim(result) == 4 and np.shape(result)[2] > truth.shape[2] else ""
+            too_large = np.ndim(result) == 4 and np.shape(result)[2] > truth.shape[2]
+            hint_text = " (mind the stride and the padding)" if too_large else ""
             return Feedback(
                 "avg_pool_as_conv",
                 False,
                 f"the output has shape {np.shape(result)}, expected {truth.shape}{hint_text}.",
             )
-        if np.allclose(result, truth, rtol=1e-10, atol=1e-12):
+        tolerance = {"rtol": 1e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-10, "atol": 1e-12}
+        if np.allclose(result, truth, **tolerance):
             continue
-        if np.allclose(result, truth * kernel * kernel, rtol=1e-10, atol=1e-12):
+        if np.allclose(result, truth * kernel * kernel, **tolerance):
             return Feedback("avg_pool_as_conv", False, "that is the sum of each window, not its mean.")
         channel_sum = truth.sum(axis=1, keepdims=True)
-        if np.allclose(result, np.broadcast_to(channel_sum, truth.shape), rtol=1e-10, atol=1e-12):
+        if np.allclose(result, np.broadcast_to(channel_sum, truth.shape), **tolerance):
             return Feedback(
                 "avg_pool_as_conv", False, "every output channel mixes all input channels; pooling keeps them apart."
             )
         return Feedback(
             "avg_pool_as_conv", False, f"the values differ from average pooling (x of shape {shape}, kernel {kernel})."
         )
-    return Feedback("avg_pool_as_conv", True, "equal to average pooling on three shapes, one and several channels.")
+    return Feedback(
+        "avg_pool_as_conv", True, "equal to average pooling on three shapes, one and several channels, float32 too."
+    )
 
 
 # Chapter 2 -----------------------------------------------------------------------------------

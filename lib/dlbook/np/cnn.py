@@ -162,7 +162,7 @@ def lenet_forward(params: Mapping[str, np.ndarray], x: np.ndarray) -> tuple[np.n
     feature_map2 = h
     h, pool2_cache = max_pool2d(h, 2)  # (N, F2, 4, 4)
     flat = h.reshape(len(x), -1)  # (N, F2 * 16)
-    h, fc1_cache = linear(flat, params["fc1.weight"], params["fc1.bias"])  # (N, 64)
+    h, fc1_cache = linear(flat, params["fc1.weight"], params["fc1.bias"])  # (N, hidden)
     h, relu3_mask = relu(h)
     logits, fc2_cache = linear(h, params["fc2.weight"], params["fc2.bias"])  # (N, 10)
     maps = {"conv1": feature_map1, "conv2": feature_map2}
