@@ -341,3 +341,51 @@ def test_avg_pool_check_rejects_a_returned_cache_and_runs_float32():
 def test_receptive_field_explains_stride_order_and_type_slips(answer, reason):
     feedback = check.receptive_field(answer)
     assert not feedback and reason in feedback.message
+
+
+# --- chapter 4 -----------------------------------------------------------------------------------
+
+
+def right_rnn_step_backward(x, h_prev, weight_ih, weight_hh, h_next, dh_next):
+    da = dh_next * (1 - h_next**2)
+    return da @ weight_ih, da @ weight_hh, da.T @ x, da.T @ h_prev, da.sum(axis=0)
+
+
+def right_clip(grads, max_norm):
+    total = np.sqrt(sum(np.sum(g**2) for g in grads))
+    return [g * min(1.0, max_norm / (total + 1e-6)) for g in grads]
+
+
+def test_chapter_4_right_answers_are_accepted():
+    assert check.rnn_step_backward(right_rnn_step_backward)
+    assert check.clip_grad_norm(right_clip)
+    assert check.bits_and_perplexity((1.2 / np.log(2), np.exp(1.2)))
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (lambda x, hp, wi, wh, hn, d: (d @ wi, d @ wh, d.T @ x, d.T @ hp, d.sum(0)), "tanh"),
+        (lambda x, hp, wi, wh, hn, d: right_rnn_step_backward(x, hp, wi, wh, hn, d)[:4], "five arrays"),
+        (lambda x, hp, wi, wh, hn, d: (*right_rnn_step_backward(x, hp, wi, wh, hn, d)[:4], 0 * d.sum(0)), "dbias"),
+    ],
+)
+def test_rnn_step_backward_names_the_mistake(answer, reason):
+    feedback = check.rnn_step_backward(answer)
+    assert not feedback and reason in feedback.message
+
+
+def test_clip_grad_norm_catches_per_array_clipping_and_clipping_below_the_threshold():
+    per_array = check.clip_grad_norm(lambda grads, c: [g * min(1.0, c / np.linalg.norm(g)) for g in grads])
+    assert not per_array and "one norm for all" in per_array.message
+    always = check.clip_grad_norm(lambda grads, c: [g * c / np.sqrt(sum(np.sum(h**2) for h in grads)) for g in grads])
+    assert not always and "unchanged" in always.message
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [((1.2 * np.log(2), np.exp(1.2)), "other way"), ((1.2 / np.log(2), 2**1.2), "bases"), ((1.7, 3.3), "bits")],
+)
+def test_bits_and_perplexity_names_the_mistake(answer, reason):
+    feedback = check.bits_and_perplexity(answer)
+    assert not feedback and reason in feedback.message

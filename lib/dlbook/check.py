@@ -47,6 +47,13 @@ HINTS = {
     "input pixels lie between neighbouring positions of the current layer. Pooling layers count too.",
     "avg_pool_as_conv": "Average pooling treats each channel on its own, so the weight must not mix channels: "
     "channel c of the output should read only channel c of the input. What is each tap's weight in a mean?",
+    "rnn_step_backward": "Go backwards through the step: first through the tanh (you need h_next), then the "
+    "pre-activation is a sum, so each weight's gradient is an outer product of that gradient with what it "
+    "multiplied, summed over the batch, and both biases get the same gradient.",
+    "clip_grad_norm": "The total norm is one number for all the gradients together: the square root of the sum of "
+    "every squared entry. All gradients are scaled by the same factor, and only when the norm is too large.",
+    "bits_and_perplexity": "Nats and bits differ by a factor ln 2; perplexity is the base raised to the "
+    "cross-entropy in the same base.",
 }
 
 
@@ -349,6 +356,118 @@ def avg_pool_as_conv(answer: Callable) -> Feedback:
         )
     return Feedback(
         "avg_pool_as_conv", True, "equal to average pooling on three shapes, one and several channels, float32 too."
+    )
+
+
+# Chapter 4 -----------------------------------------------------------------------------------
+
+
+def rnn_step_backward(answer: Callable) -> Feedback:
+    """Chapter 4, exercise "One step of BPTT by hand": answer(x, h_prev, weight_ih, weight_hh, h_next, dh_next)
+    -> (dx, dh_prev, dweight_ih, dweight_hh, dbias) for h_next = tanh(x W_ih^T + b_ih + h_prev W_hh^T + b_hh)."""
+    from dlbook.np import rnn
+
+    rng = np.random.default_rng(6)
+    for batch, n_in, hidden in [(3, 4, 5), (1, 2, 3)]:
+        params = rnn.init_params("rnn", n_in, hidden, rng)
+        x, h_prev, dh_next = (
+            rng.normal(size=(batch, n_in)),
+            rng.normal(size=(batch, hidden)),
+            rng.normal(size=(batch, hidden)),
+        )
+        h_next, cache = rnn.rnn_step(x, h_prev, params)
+        dx, dh_prev, grads = rnn.rnn_step_backward(dh_next, cache)
+        truth = {
+            "dx": dx,
+            "dh_prev": dh_prev,
+            "dweight_ih": grads.weight_ih,
+            "dweight_hh": grads.weight_hh,
+            "dbias": grads.bias_ih,
+        }
+        result = _run(
+            "rnn_step_backward",
+            answer,
+            x.copy(),
+            h_prev.copy(),
+            params.weight_ih.copy(),
+            params.weight_hh.copy(),
+            h_next.copy(),
+            dh_next.copy(),
+        )
+        if isinstance(result, Feedback):
+            return result
+        if not isinstance(result, tuple | list) or len(result) != 5:
+            return Feedback(
+                "rnn_step_backward", False, "return five arrays: (dx, dh_prev, dweight_ih, dweight_hh, dbias)."
+            )
+        for (name, expected), mine in zip(truth.items(), result, strict=True):
+            mine = np.asarray(mine)
+            if mine.shape != expected.shape:
+                return Feedback(
+                    "rnn_step_backward", False, f"{name} has shape {mine.shape}, expected {expected.shape}."
+                )
+            if not np.allclose(mine, expected, rtol=1e-10, atol=1e-12):
+                without_tanh = {"dx": dh_next @ params.weight_ih, "dh_prev": dh_next @ params.weight_hh}
+                if name in without_tanh and np.allclose(mine, without_tanh[name], rtol=1e-10):
+                    return Feedback(
+                        "rnn_step_backward", False, f"{name} skips the derivative of the tanh, 1 - h_next**2."
+                    )
+                if mine.shape[0] == mine.shape[-1] and np.allclose(mine.T, expected, rtol=1e-10):
+                    return Feedback("rnn_step_backward", False, f"{name} is transposed.")
+                return Feedback("rnn_step_backward", False, f"{name} differs from backpropagation's (batch {batch}).")
+    return Feedback("rnn_step_backward", True, "all five gradients equal the library's, batch size 1 included.")
+
+
+def clip_grad_norm(answer: Callable) -> Feedback:
+    """Chapter 4, exercise "Clipping by hand": answer(grads: list of arrays, max_norm) -> list of clipped arrays,
+    as torch.nn.utils.clip_grad_norm_ would leave them."""
+    rng = np.random.default_rng(8)
+    grads = [rng.normal(size=(3, 4)), rng.normal(size=5), rng.normal(size=(2, 2, 2))]
+    total = float(np.sqrt(sum(np.sum(g**2) for g in grads)))
+    for max_norm in (total / 4, total * 2):
+        tensors = [torch.tensor(g, requires_grad=True) for g in grads]
+        for tensor, g in zip(tensors, grads, strict=True):
+            tensor.grad = torch.tensor(g)
+        torch.nn.utils.clip_grad_norm_(tensors, max_norm)
+        result = _run("clip_grad_norm", answer, [g.copy() for g in grads], max_norm)
+        if isinstance(result, Feedback):
+            return result
+        if not isinstance(result, tuple | list) or len(result) != len(grads):
+            return Feedback("clip_grad_norm", False, "return a list with one clipped array per gradient.")
+        if all(np.allclose(r, t.grad.numpy(), rtol=1e-5) for r, t in zip(result, tensors, strict=True)):
+            continue
+        if max_norm > total:
+            return Feedback("clip_grad_norm", False, "gradients below the threshold must come back unchanged.")
+        per_array = [g * min(1.0, max_norm / np.linalg.norm(g)) for g in grads]
+        if all(np.allclose(r, p, rtol=1e-5) for r, p in zip(result, per_array, strict=True)):
+            return Feedback(
+                "clip_grad_norm", False, "each array was clipped by its own norm; use one norm for all of them."
+            )
+        return Feedback("clip_grad_norm", False, "the clipped gradients differ from torch.nn.utils.clip_grad_norm_'s.")
+    return Feedback("clip_grad_norm", True, "equal to torch.nn.utils.clip_grad_norm_ above and below the threshold.")
+
+
+def bits_and_perplexity(answer: tuple[float, float]) -> Feedback:
+    """Chapter 4, exercise "Nats, bits, perplexity": for a cross-entropy of 1.2 nats per character, answer
+    = (bits per character, perplexity)."""
+    nats = 1.2
+    if not isinstance(answer, tuple | list) or len(answer) != 2:
+        return Feedback("bits_and_perplexity", False, "give a pair: (bits per character, perplexity).")
+    bits, perplexity = (float(value) for value in answer)
+    if not np.isclose(bits, nats / np.log(2), rtol=1e-3):
+        if np.isclose(bits, nats * np.log(2), rtol=1e-3):
+            return Feedback(
+                "bits_and_perplexity", False, "the conversion goes the other way: a bit is smaller than a nat."
+            )
+        return Feedback("bits_and_perplexity", False, "the bits per character are off.")
+    if not np.isclose(perplexity, np.exp(nats), rtol=1e-3):
+        if np.isclose(perplexity, 2**nats, rtol=1e-3):
+            return Feedback(
+                "bits_and_perplexity", False, "the perplexity mixes the bases: 2 goes with bits, e with nats."
+            )
+        return Feedback("bits_and_perplexity", False, "the bits are right, the perplexity is not.")
+    return Feedback(
+        "bits_and_perplexity", True, "both right, and the perplexity is the same whichever base you compute it in."
     )
 
 

@@ -148,3 +148,30 @@ def draw_graph(root: Value, ax: Axes | None = None, *, max_nodes: int = 100) -> 
         _arrow(ax, points, 0.3 * uses[parent, node], scale)
         uses[parent, node] += 1
     return ax.figure
+
+
+def draw_unrolled_rnn(ax: Axes, steps: int = 4, *, cell: str = "RNN") -> None:
+    """An RNN unrolled in time: inputs x_t at the bottom, states h_t in the middle, outputs y_t on top,
+    one column per step, the same cell (the same weights) in every column. Draws on `ax`."""
+    steps = require_int("steps", steps, minimum=1)
+    box = {"boxstyle": "round,pad=0.3", "linewidth": 1.2}
+    arrow = {"arrowstyle": "-|>", "color": "0.3", "lw": 1.2, "shrinkA": 14, "shrinkB": 14}
+    rows = {"x": 0.0, "h": 1.0, "y": 2.0}
+    colors = {"x": "#dbe9f6", "h": "#fde0c5", "y": "#d9f0d3"}
+    ax.annotate("", xy=(0, rows["h"]), xytext=(-1, rows["h"]), arrowprops=arrow)
+    ax.text(-1, rows["h"], "$h_0$", ha="center", va="center", fontsize=12)
+    for t in range(steps):
+        for name, height in rows.items():
+            label = f"${name}_{{{t + 1}}}$" if name != "h" else f"{cell}\n$h_{{{t + 1}}}$"
+            ax.text(t, height, label, ha="center", va="center", fontsize=11, bbox={**box, "facecolor": colors[name]})
+        ax.annotate("", xy=(t, rows["h"]), xytext=(t, rows["x"]), arrowprops=arrow)
+        ax.annotate("", xy=(t, rows["y"]), xytext=(t, rows["h"]), arrowprops=arrow)
+        if t + 1 < steps:
+            ax.annotate("", xy=(t + 1, rows["h"]), xytext=(t, rows["h"]), arrowprops=arrow)
+    if steps > 1:
+        ax.text(0.5, rows["h"] + 0.12, "$W_{hh}$", ha="center", fontsize=10, color="0.3")
+    ax.text(0.06, 0.5, "$W_{ih}$", fontsize=10, color="0.3")
+    ax.text(0.06, 1.5, "$W_{hy}$", fontsize=10, color="0.3")
+    ax.set_xlim(-1.4, steps - 0.3)
+    ax.set_ylim(-0.5, 2.5)
+    ax.axis("off")
