@@ -38,6 +38,9 @@ def test_split_streams_and_chunks_cover_the_text_in_order():
     assert inputs.shape == (10, 4) and np.array_equal(targets, inputs + 1)
     assert np.array_equal(pieces[1][0][0], rows[:, 10])  # the next chunk continues each stream
     assert len(pieces) == (225 - 1) // 10
+    everything = list(chunks(rows, 10, keep_last=True))
+    assert len(everything) == len(pieces) + 1 and everything[-1][0].shape == (4, 4)
+    assert sum(inputs.shape[0] for inputs, _ in everything) == 224  # every character but the first is a target
 
 
 def test_unigram_baseline_is_the_smoothed_frequency_entropy():

@@ -67,12 +67,18 @@ def streams(ids: np.ndarray, n_streams: int) -> np.ndarray:
     return ids[: length * n_streams].reshape(n_streams, length)
 
 
-def chunks(rows: np.ndarray, length: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def chunks(rows: np.ndarray, length: int, keep_last: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Consecutive (inputs, targets) chunks of `length` steps from streams (N, L), time-major:
-    inputs (length, N) and targets (length, N), the targets being the inputs shifted by one character."""
+    inputs (length, N) and targets (length, N), the targets being the inputs shifted by one character.
+    keep_last: also yield the final, shorter chunk, so that every character but each stream's first
+    is predicted once (for evaluation; training keeps chunks of equal length)."""
     length = require_int("length", length, minimum=1)
-    for start in range(0, rows.shape[1] - length - 1 + 1, length):
-        yield rows[:, start : start + length].T, rows[:, start + 1 : start + length + 1].T
+    last = rows.shape[1] - 1  # the last input position that still has a target
+    for start in range(0, last, length):
+        stop = min(start + length, last)
+        if stop - start < length and not keep_last:
+            return
+        yield rows[:, start:stop].T, rows[:, start + 1 : stop + 1].T
 
 
 def unigram_bits_per_character(train: np.ndarray, validation: np.ndarray, vocabulary_size: int) -> float:

@@ -85,7 +85,7 @@ def bits_per_character(params: CharLMParams, ids: np.ndarray, n_streams: int = 1
     `n_streams` parallel streams (the state carried across chunks, as in training)."""
     vocabulary_size = params.head_weight.shape[0]
     total, count, state = 0.0, 0, None
-    for inputs, targets in chunks(streams(ids, n_streams), chunk):
+    for inputs, targets in chunks(streams(ids, n_streams), chunk, keep_last=True):
         out, state, _ = rnn.lstm(_one_hot(inputs, vocabulary_size, params.head_weight.dtype), state, params.lstm)
         log_probs = _log_softmax(out @ params.head_weight.T + params.head_bias)
         total -= float(np.take_along_axis(log_probs, targets[..., None], axis=-1).sum())

@@ -66,7 +66,7 @@ def bits_per_character(model: CharLM, ids: np.ndarray, n_streams: int = 16, chun
     """Average -log2 probability of each next character of `ids`, as the NumPy twin computes it."""
     device = model.head.weight.device
     total, count, state = 0.0, 0, None
-    for inputs, targets in chunks(streams(ids, n_streams), chunk):
+    for inputs, targets in chunks(streams(ids, n_streams), chunk, keep_last=True):
         logits, state = model(torch.from_numpy(inputs).to(device), state)
         targets = torch.from_numpy(targets).to(device)
         total += nn.functional.cross_entropy(
