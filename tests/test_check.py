@@ -389,3 +389,54 @@ def test_clip_grad_norm_catches_per_array_clipping_and_clipping_below_the_thresh
 def test_bits_and_perplexity_names_the_mistake(answer, reason):
     feedback = check.bits_and_perplexity(answer)
     assert not feedback and reason in feedback.message
+
+
+# --- chapter 5 -----------------------------------------------------------------------------------
+
+
+def right_causal_attention(q, k, v):
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    length = q.shape[-2]
+    scores = np.where(np.tril(np.ones((length, length), dtype=bool)), scores, -np.inf)
+    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    return (weights / weights.sum(axis=-1, keepdims=True)) @ v
+
+
+def test_chapter_5_right_answers_are_accepted():
+    assert check.causal_attention(right_causal_attention)
+    assert check.tiny_gpt_params(110_784)
+    assert check.kv_cache_bytes(2 * 12 * 768 * 1024 * 8 * 2)
+
+
+def test_causal_attention_names_the_mistake():
+    def unscaled(q, k, v):
+        return right_causal_attention(q * np.sqrt(q.shape[-1]), k, v)
+
+    def unmasked(q, k, v):
+        scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+        weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        return (weights / weights.sum(axis=-1, keepdims=True)) @ v
+
+    assert "not scaled" in check.causal_attention(unscaled).message
+    assert "causal mask is missing" in check.causal_attention(unmasked).message
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"), [(110_784 + 103 * 64, "tied"), (110_784 - 640, "norms"), (110_784 - 64 * 64, "position")]
+)
+def test_tiny_gpt_params_names_the_mistake(answer, reason):
+    feedback = check.tiny_gpt_params(answer)
+    assert not feedback and reason in feedback.message
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (12 * 768 * 1024 * 8 * 2, "keys and values"),
+        (2 * 12 * 768 * 1024 * 8 * 4, "two bytes"),
+        (2 * 12 * 768 * 1024 * 2, "eight"),
+    ],
+)
+def test_kv_cache_bytes_names_the_mistake(answer, reason):
+    feedback = check.kv_cache_bytes(answer)
+    assert not feedback and reason in feedback.message

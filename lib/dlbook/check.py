@@ -54,6 +54,13 @@ HINTS = {
     "every squared entry. All gradients are scaled by the same factor, and only when the norm is too large.",
     "bits_and_perplexity": "Nats and bits differ by a factor ln 2; perplexity is the base raised to the "
     "cross-entropy in the same base.",
+    "causal_attention": "Scores are q k^T scaled by 1/sqrt(d); a causal mask sets the scores above the "
+    "diagonal to -inf before the softmax over the keys (the last axis); then weight the values.",
+    "tiny_gpt_params": "Count block by block: embeddings (tokens and positions), per layer the four attention "
+    "matrices with biases, the two MLP matrices with biases, two layer norms (a scale and a shift each), "
+    "then the final norm. The head is tied to the token embedding.",
+    "kv_cache_bytes": "Every layer keeps a key and a value vector of d_model numbers for every position of "
+    "every sequence in the batch.",
 }
 
 
@@ -469,6 +476,83 @@ def bits_and_perplexity(answer: tuple[float, float]) -> Feedback:
     return Feedback(
         "bits_and_perplexity", True, "both right, and the perplexity is the same whichever base you compute it in."
     )
+
+
+# Chapter 5 -----------------------------------------------------------------------------------
+
+
+def causal_attention(answer: Callable) -> Feedback:
+    """Chapter 5, exercise "Causal attention by hand": answer(q, k, v) -> softmax(q k^T / sqrt(d) + causal
+    mask) v for q, k, v of shape (..., L, d)."""
+    rng = np.random.default_rng(9)
+    for shape in [(5, 4), (2, 3, 6, 8), (1, 2)]:
+        q, k, v = (rng.normal(size=shape) for _ in range(3))
+        result = _run("causal_attention", answer, q.copy(), k.copy(), v.copy())
+        if isinstance(result, Feedback):
+            return result
+        tensors = [torch.from_numpy(a) for a in (q, k, v)]
+        truth = torch.nn.functional.scaled_dot_product_attention(*tensors, is_causal=True).numpy()
+        if np.shape(result) != truth.shape:
+            return Feedback(
+                "causal_attention", False, f"the output has shape {np.shape(result)}, expected {truth.shape}."
+            )
+        if np.allclose(result, truth, rtol=1e-8, atol=1e-10):
+            continue
+        unscaled = torch.nn.functional.scaled_dot_product_attention(*tensors, is_causal=True, scale=1.0).numpy()
+        if np.allclose(result, unscaled, rtol=1e-8, atol=1e-10):
+            return Feedback("causal_attention", False, "the scores are not scaled by 1/sqrt(d).")
+        if np.allclose(result, torch.nn.functional.scaled_dot_product_attention(*tensors).numpy(), rtol=1e-8):
+            return Feedback("causal_attention", False, "every query sees every key: the causal mask is missing.")
+        return Feedback("causal_attention", False, f"the output differs from causal attention's (shape {shape}).")
+    return Feedback("causal_attention", True, "equal to torch's causal scaled_dot_product_attention on three shapes.")
+
+
+def tiny_gpt_params(answer: int) -> Feedback:
+    """Chapter 5, exercise "Count the tiny GPT": the parameters of the GPT of section 5.4 (2 layers,
+    d_model 64, d_ff 256, 103 characters, context 64, biases, layer norms, tied head)."""
+    from dlbook.scaling import TransformerConfig, count_params_breakdown
+
+    config = TransformerConfig(
+        n_layer=2,
+        d_model=64,
+        n_head=4,
+        vocab_size=103,
+        context_length=64,
+        norm="layernorm",
+        mlp="gelu",
+        bias=True,
+        tied_embeddings=True,
+        positions="learned",
+    )
+    parts = count_params_breakdown(config)
+    total = sum(parts.values())
+    if answer == total:
+        return Feedback("tiny_gpt_params", True, "every parameter counted once.")
+    if answer == total + config.vocab_size * config.d_model:
+        return Feedback("tiny_gpt_params", False, "the head is tied to the token embedding: count that matrix once.")
+    if answer == total - parts["norms"]:
+        return Feedback("tiny_gpt_params", False, "the layer norms have parameters too.")
+    if answer == total - config.context_length * config.d_model:
+        return Feedback("tiny_gpt_params", False, "the learned position embedding is a table of parameters too.")
+    return Feedback(
+        "tiny_gpt_params", False, "not the count; compare block by block with count_params_breakdown's parts."
+    )
+
+
+def kv_cache_bytes(answer: float) -> Feedback:
+    """Chapter 5, exercise "The memory of a KV cache": bytes of the cache of GPT-2 small (12 layers,
+    d_model 768) for a batch of 8 sequences of 1,024 tokens in 16-bit floats."""
+    per_number = 2
+    truth = 2 * 12 * 768 * 1024 * 8 * per_number
+    if np.isclose(answer, truth, rtol=1e-3):
+        return Feedback("kv_cache_bytes", True, "keys and values, every layer, position and sequence, two bytes each.")
+    if np.isclose(answer, truth / 2, rtol=1e-3):
+        return Feedback("kv_cache_bytes", False, "half of it: the cache keeps keys and values.")
+    if np.isclose(answer, truth * 2, rtol=1e-3):
+        return Feedback("kv_cache_bytes", False, "twice too much: 16-bit floats take two bytes, not four.")
+    if np.isclose(answer, truth / 8, rtol=1e-3):
+        return Feedback("kv_cache_bytes", False, "that is one sequence; the batch holds eight.")
+    return Feedback("kv_cache_bytes", False, "not the size of the cache; count the numbers first, then the bytes.")
 
 
 # Chapter 2 -----------------------------------------------------------------------------------
