@@ -42,6 +42,12 @@ book: env
 execute: env
 	$(BIN)/python tools/execute_notebooks.py
 
+# The NumPy kernels timed against their PyTorch twins, one thread each: a ratio table (see
+# benchmarks/README.md). A report, not a test. QUICK=1 for a 10-second smoke run.
+.PHONY: benchmark
+benchmark: env
+	$(BIN)/python benchmarks/run.py $(if $(QUICK),--quick,)
+
 # For instructors: the notebooks without their solutions, in _build/student/<chapter>/.
 # CHAPTERS selects chapter folders, e.g. make student-copies CHAPTERS="chapters/01-gradient-descent"
 .PHONY: student-copies
