@@ -440,3 +440,22 @@ def test_tiny_gpt_params_names_the_mistake(answer, reason):
 def test_kv_cache_bytes_names_the_mistake(answer, reason):
     feedback = check.kv_cache_bytes(answer)
     assert not feedback and reason in feedback.message
+
+
+def test_causal_attention_rejects_an_unstable_softmax_and_accepts_float32():
+    def unstable(q, k, v):
+        scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+        length = q.shape[-2]
+        with np.errstate(over="ignore", invalid="ignore"):  # the overflow is the mistake under test
+            weights = np.exp(np.where(np.tril(np.ones((length, length), dtype=bool)), scores, -np.inf))
+            return (weights / weights.sum(axis=-1, keepdims=True)) @ v
+
+    assert "not stable" in check.causal_attention(unstable).message
+    assert check.causal_attention(lambda q, k, v: right_causal_attention(*(a.astype(np.float32) for a in (q, k, v))))
+
+
+def test_chapter_5_number_checks_explain_units_and_types():
+    assert "megabytes" in check.kv_cache_bytes(288).message
+    assert "one number" in check.kv_cache_bytes("301989888").message
+    assert "one number" in check.tiny_gpt_params(np.array([110_784, 1])).message
+    assert "token embedding is missing" in check.tiny_gpt_params(110_784 - 103 * 64).message
