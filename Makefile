@@ -48,6 +48,12 @@ execute: env
 benchmark: env
 	$(BIN)/python benchmarks/run.py $(if $(QUICK),--quick,)
 
+# Every notebook's run time and its kernel's peak memory, executed as the tests execute them,
+# written to the book page costs.md ("What each chapter costs"). About ten minutes.
+.PHONY: costs
+costs: env
+	$(BIN)/python tools/measure_notebooks.py
+
 # For instructors: the notebooks without their solutions, in _build/student/<chapter>/.
 # CHAPTERS selects chapter folders, e.g. make student-copies CHAPTERS="chapters/01-gradient-descent"
 .PHONY: student-copies
