@@ -35,6 +35,7 @@ except ModuleNotFoundError as error:  # run with a Python that lacks the book's 
         f"{error}: run with the book's environment, e.g. `.venv/bin/python benchmarks/run.py` (make env creates it)"
     ) from None
 
+import mfu
 from cases import CASES, Case
 from machine import describe
 
@@ -308,7 +309,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": machine,
         "seconds": time.perf_counter() - started,
     }
+    reference = next(m for m in matmuls if m.size == max(MATMUL_SIZES)).torch_gflops.median
+    print("GPT training MFU ...", end=" ", file=sys.stderr, flush=True)
+    mfu_results = mfu.measure_all(reference, steps=5 if args.quick else 20)
+    print("done\n", file=sys.stderr, flush=True)
+    report["mfu"] = [dataclasses.asdict(result) for result in mfu_results]
     print(render_text(report, results, matmuls))
+    print()
+    print(mfu.render(mfu_results, reference))
     if args.output is not None:
         write_outputs(args.output, report, results, matmuls)
     return 0
