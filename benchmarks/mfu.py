@@ -10,6 +10,7 @@ softmax, the norms, the optimizer, Python, is overhead that lowers MFU.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -23,31 +24,21 @@ from dlbook.torch.gpt import GPT
 CONTEXT, BATCH, VOCABULARY = 64, 32, 103  # chapter 5.4's training setting
 
 # chapter 5.4's tiny GPT, and a wider one whose matrices keep the processor busier
+TINY = TransformerConfig(
+    n_layer=2,
+    d_model=64,
+    n_head=4,
+    vocab_size=VOCABULARY,
+    context_length=CONTEXT,
+    norm="layernorm",
+    mlp="gelu",
+    bias=True,
+    tied_embeddings=True,
+    positions="learned",
+)
 CONFIGS = {
-    "tiny GPT of 5.4 (2 x 64)": TransformerConfig(
-        n_layer=2,
-        d_model=64,
-        n_head=4,
-        vocab_size=VOCABULARY,
-        context_length=CONTEXT,
-        norm="layernorm",
-        mlp="gelu",
-        bias=True,
-        tied_embeddings=True,
-        positions="learned",
-    ),
-    "wider GPT (4 x 256)": TransformerConfig(
-        n_layer=4,
-        d_model=256,
-        n_head=4,
-        vocab_size=VOCABULARY,
-        context_length=CONTEXT,
-        norm="layernorm",
-        mlp="gelu",
-        bias=True,
-        tied_embeddings=True,
-        positions="learned",
-    ),
+    "tiny GPT of 5.4 (2 x 64)": TINY,
+    "wider GPT (4 x 256)": dataclasses.replace(TINY, n_layer=4, d_model=256, d_ff=None),  # None: 4 x d_model again
 }
 
 

@@ -20,9 +20,10 @@ import sys
 import time
 from pathlib import Path
 
+from execute_notebooks import SINGLE_THREADED  # the thread settings the tests use
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "costs.md"
-SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 BUDGETS_SECONDS = {"01": 60, "02": 60, "03": 90, "04": 90, "05": 120, "06": 180}  # by chapter number
 
 

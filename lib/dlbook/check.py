@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from dlbook.np import optim
+from dlbook.np.conv import output_size
 from dlbook.np.tensor import Tensor
 
 HINTS = {
@@ -245,8 +246,8 @@ def conv_output_shape(answer: Callable) -> Feedback:
         truth = (
             x_shape[0],
             w_shape[0],
-            _conv_output_size(x_shape[2], w_shape[2], stride, padding, dilation),
-            _conv_output_size(x_shape[3], w_shape[3], stride, padding, dilation),
+            output_size(x_shape[2], w_shape[2], stride, padding, dilation),
+            output_size(x_shape[3], w_shape[3], stride, padding, dilation),
         )
         if tuple(np.ravel(result).tolist()) != truth:
             case = f"x {x_shape}, weight {w_shape}, stride {stride}, padding {padding}, dilation {dilation}"
@@ -260,10 +261,6 @@ def conv_output_shape(answer: Callable) -> Feedback:
     )
 
 
-def _conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-
-
 def _shape_diagnosis(result, truth, x_shape, w_shape, stride, padding, dilation) -> str:
     if not isinstance(result, tuple | list) or len(result) != 4:
         return "return a tuple of four numbers, (N, F, H_out, W_out)"
@@ -272,9 +269,9 @@ def _shape_diagnosis(result, truth, x_shape, w_shape, stride, padding, dilation)
     if (result[2] == truth[2]) != (result[3] == truth[3]):
         return "one spatial axis is right and the other is not: each uses its own input size and kernel size"
     size, kernel = x_shape[2], w_shape[2]
-    if result[2] == _conv_output_size(size, kernel, stride, padding, 1) and dilation > 1:
+    if result[2] == output_size(size, kernel, stride, padding, 1) and dilation > 1:
         return "the spatial size ignores the dilation"
-    if result[2] == _conv_output_size(size, kernel, stride, padding // 2 if padding else 0, dilation) or (
+    if result[2] == output_size(size, kernel, stride, padding // 2 if padding else 0, dilation) or (
         padding and result[2] == (size + padding - dilation * (kernel - 1) - 1) // stride + 1
     ):
         return "the padding is added on both sides of the image"
