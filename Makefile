@@ -43,13 +43,18 @@ execute: env
 	$(BIN)/python tools/execute_notebooks.py
 
 # The NumPy kernels timed against their PyTorch twins, one thread each: a ratio table (see
-# benchmarks/README.md). A report, not a test. QUICK=1 for a 10-second smoke run.
+# benchmarks/README.md); then the book's budgets against what was measured (benchmarks/budgets.py:
+# serial execution and each notebook from `make costs`, the site build timed now into a temporary
+# directory, CI from .ci/run's _build/ci_times.json). A report, not a test: missed budgets do not
+# fail it. QUICK=1 for a 10-second smoke run, without the site build.
 .PHONY: benchmark
 benchmark: env
 	$(BIN)/python benchmarks/run.py $(if $(QUICK),--quick,)
+	$(BIN)/python benchmarks/budgets.py $(if $(QUICK),--quick,)
 
 # Every notebook's run time and its kernel's peak memory, executed as the tests execute them,
-# written to the book page costs.md ("What each chapter costs"). About ten minutes.
+# written to the book page costs.md ("What each chapter costs") and, for make benchmark, to
+# benchmarks/notebook_costs.json. About ten minutes.
 .PHONY: costs
 costs: env
 	$(BIN)/python tools/measure_notebooks.py

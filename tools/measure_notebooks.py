@@ -6,7 +6,8 @@ Each notebook is executed the way the tests execute it (a fresh kernel, one BLAS
 thread), in a process of its own, so that the peak memory of its kernel can be read back: the
 kernel is that process's only child, and the operating system keeps the largest resident set of
 its waited-for children. The notebooks are not modified. The results are written to costs.md, a
-page of the book, with the machine they were measured on; `make costs` runs this.
+page of the book, with the machine they were measured on, and the same numbers to
+benchmarks/notebook_costs.json for `benchmarks/budgets.py` (`make benchmark`); `make costs` runs this.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from execute_notebooks import SINGLE_THREADED  # the thread settings the tests u
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "costs.md"
+DATA = ROOT / "benchmarks" / "notebook_costs.json"  # the same measurements, machine-readable
 BUDGETS_SECONDS = {"01": 60, "02": 60, "03": 90, "04": 90, "05": 120, "06": 180}  # by chapter number
 
 
@@ -98,6 +100,26 @@ def write_page(rows: list[tuple[Path, dict[str, float]]]) -> None:
     PAGE.write_text("\n".join(lines) + "\n")
 
 
+def write_data(rows: list[tuple[Path, dict[str, float]]]) -> None:
+    """The measurements of costs.md as JSON: per notebook seconds, peak MiB and its chapter's budget."""
+    notebooks = [
+        {
+            "path": str(path.relative_to(ROOT)),
+            "seconds": round(result["seconds"], 1),
+            "peak_mib": round(result["peak_mib"]),
+            "budget_seconds": BUDGETS_SECONDS.get(path.parent.name[:2], 0),
+        }
+        for path, result in rows
+    ]
+    data = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": machine(),
+        "total_seconds": round(sum(result["seconds"] for _, result in rows), 1),
+        "notebooks": notebooks,
+    }
+    DATA.write_text(json.dumps(data, indent=2) + "\n")
+
+
 def main(arguments: list[str]) -> int:
     if arguments[:1] == ["--one"]:
         print(json.dumps(measure_one(Path(arguments[1]))))
@@ -110,7 +132,8 @@ def main(arguments: list[str]) -> int:
         rows.append((path, result))
         print(f"{path.relative_to(ROOT)}: {result['seconds']:.1f} s, {result['peak_mib']:.0f} MiB", flush=True)
     write_page(rows)
-    print(f"wrote {PAGE.relative_to(ROOT)}")
+    write_data(rows)
+    print(f"wrote {PAGE.relative_to(ROOT)} and {DATA.relative_to(ROOT)}")
     return 0
 
 
