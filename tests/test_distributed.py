@@ -13,12 +13,14 @@ outputs and gradients equal the single-process ones; two ranks for training the 
 DistributedDataParallel and FSDP2 end with weights bit-identical to one process accumulating the
 gradients of the same two half-batches, and within 1e-12 of one process on the whole batch (float64;
 the sums are the same numbers added in another order), FSDP holding about half the bytes per rank.
+`launch` reports a failed worker's traceback, and on a timeout stops torchrun and every worker.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -290,3 +292,21 @@ def test_fsdp_holds_half_the_bytes_per_rank_of_ddp(trained):
 def test_launch_reports_the_workers_error():
     with pytest.raises(RuntimeError, match="global_batch must be a multiple"):
         launch("dlbook.distributed.train", 1, ["--strategy", "ddp", "--global-batch", "3", "--micro-batches", "2"])
+
+
+def test_launch_stops_every_worker_when_it_times_out():
+    marker = "918273"  # a seed no other run uses: it marks this run's workers on the command line
+    with pytest.raises(RuntimeError, match="did not finish within 3 s and was stopped"):
+        launch("dlbook.distributed.train", 2, ["--strategy", "ddp", "--steps", "100000", "--seed", marker], timeout=3)
+    proc = Path("/proc")
+    if not proc.is_dir():
+        pytest.skip("no /proc to list the processes")
+    left = []
+    for cmdline in proc.glob("[0-9]*/cmdline"):
+        try:
+            words = cmdline.read_bytes().split(b"\0")
+        except OSError:  # the process ended meanwhile
+            continue
+        if b"dlbook.distributed.train" in words and marker.encode() in words:
+            left.append(cmdline.parent.name)
+    assert not left, f"workers left running after the timeout: pids {left}"

@@ -13,6 +13,7 @@ changes.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -34,17 +35,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _tail(text: str, lines: int) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
+_TORCHRUN_LOG = re.compile(r"^[IWE]\d{4} [\d:.]+ \d+ torch/distributed/elastic/\S+\] ")  # torchrun's log lines
+_TORCHRUN_STOPS = ("failed (exitcode", "death signal")  # its report of a failed or interrupted run
 
 
 def _workers_errors(stderr: str, lines: int) -> str:
-    """The last lines the workers wrote before torchrun's own report of their failure (its
-    traceback and summary, which say only which rank failed), then the report's first line."""
+    """The last lines the workers wrote before torchrun's own report of their failure or of its
+    interruption (its traceback and summary, which say only which rank failed), without torchrun's
+    log lines, then the report's first line."""
     text = stderr.strip().splitlines()
-    report = next((i for i, line in enumerate(text) if "failed (exitcode" in line), len(text))
-    workers = "\n".join(text[:report][-lines:])
-    return workers + (f"\n[torchrun] {text[report].strip()}" if report < len(text) else "")
+    report = next((i for i, line in enumerate(text) if any(stop in line for stop in _TORCHRUN_STOPS)), len(text))
+    workers = "\n".join([line for line in text[:report] if not _TORCHRUN_LOG.match(line)][-lines:])
+    return workers + (f"\n[torchrun] {_TORCHRUN_LOG.sub('', text[report]).strip()}" if report < len(text) else "")
+
+
+def _stop(process: subprocess.Popen) -> tuple[str, str]:
+    """Stop torchrun and its workers: SIGTERM, on which torchrun terminates the workers it started
+    (they run in sessions of their own, out of reach of a signal to torchrun's), then SIGKILL if it
+    has not finished within 60 s. Returns what it wrote."""
+    process.terminate()
+    try:
+        return process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.communicate()
 
 
 def launch(
@@ -54,8 +68,10 @@ def launch(
     and wait for it: nproc workers on this machine, meeting at 127.0.0.1 on a free port, each with
     one thread (OMP_NUM_THREADS=1). Returns the CompletedProcess, its output captured as text.
 
-    If a worker fails (or the run takes longer than `timeout` seconds), raises RuntimeError with the
-    command and the last `tail_lines` lines of the workers' error output, the traceback included.
+    If a worker fails, raises RuntimeError with the command and the last `tail_lines` lines of the
+    workers' error output, the traceback included. If the run takes longer than `timeout` seconds
+    (or the caller is interrupted), stops torchrun and all its workers first, so that none is left
+    running, and raises RuntimeError with the end of their output.
     """
     if not isinstance(module, str) or not module:
         raise TypeError(f"module must be a module name such as 'dlbook.distributed.train', got {module!r}")
@@ -68,20 +84,25 @@ def launch(
         "-m", module, *args,
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    shown = f"python {' '.join(command[1:])}"
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, check=False)
-    except subprocess.TimeoutExpired as error:
-        stderr = error.stderr.decode() if isinstance(error.stderr, bytes) else (error.stderr or "")
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _, stderr = _stop(process)
         raise RuntimeError(
-            f"python {' '.join(command[1:])} did not finish within {timeout:.0f} s; the end of its error output:\n"
-            f"{_tail(stderr, tail_lines)}"
+            f"{shown} did not finish within {timeout:.0f} s and was stopped, its workers with it; the end of "
+            f"the workers' error output:\n{_workers_errors(stderr, tail_lines)}"
         ) from None
-    if result.returncode != 0:
+    except BaseException:  # KeyboardInterrupt (a notebook's interrupt button): leave no worker behind
+        _stop(process)
+        raise
+    if process.returncode != 0:
         raise RuntimeError(
-            f"python {' '.join(command[1:])} failed with exit status {result.returncode}; the end of the "
-            f"workers' error output:\n{_workers_errors(result.stderr, tail_lines)}"
+            f"{shown} failed with exit status {process.returncode}; the end of the workers' error output:\n"
+            f"{_workers_errors(stderr, tail_lines)}"
         )
-    return result
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,9 @@ Rank 0 saves, per strategy: the final parameters (full, on the CPU), the loss of
 mean over the global batch), every rank's training time and every rank's bytes of parameters,
 gradients and optimizer state.
 
-The same file runs on GPUs: with CUDA available it uses the NCCL backend and GPU cuda:LOCAL_RANK,
-e.g. 8 GPUs on each of 2 machines:
+The same file runs on GPUs: with CUDA available it uses the NCCL backend and GPU cuda:LOCAL_RANK
+(every tensor that a collective sends then lives on that GPU: NCCL moves GPU memory only), e.g.
+8 GPUs on each of 2 machines, the book's library installed on both:
 
     torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-id gpt \\
         --rdzv-endpoint first-machine:29500 -m dlbook.distributed.train --strategy ddp --dtype float32
@@ -173,7 +174,7 @@ def train(
     windows = np.random.default_rng(seed)
     share = global_batch // world
     micro = share // micro_batches
-    losses = torch.zeros(steps, dtype=torch.float64)
+    losses = torch.zeros(steps, dtype=torch.float64, device=device)  # where the backend can all-reduce it
     if distributed:
         dist.barrier()
     started = time.perf_counter()
@@ -185,13 +186,15 @@ def train(
         for piece in batch.split(micro):
             _, loss = model(piece[:, :-1], piece[:, 1:])
             (loss / micro_batches).backward()  # DDP/FSDP average the ranks' gradients themselves
-            losses[step] += loss.detach().double().cpu() / micro_batches
+            losses[step] += loss.detach().double() / micro_batches
         optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # a GPU computes asynchronously: wait for the last step
     seconds = time.perf_counter() - started
-    if distributed:
+    if distributed:  # on the model's device: NCCL all-reduces GPU tensors only
         dist.all_reduce(losses)  # gloo has no average: sum, then divide
         losses /= world
-    return TrainResult(_full_parameters(model), losses.numpy(), seconds, state_bytes(model, optimizer))
+    return TrainResult(_full_parameters(model), losses.cpu().numpy(), seconds, state_bytes(model, optimizer))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
