@@ -145,3 +145,5 @@ def test_memory_helpers_reject_what_they_cannot_use():
         peak_memory_bytes(3)
     with pytest.raises(TypeError, match=r"function must be callable with no arguments, got int"):
         saved_tensor_bytes(3)
+    with pytest.raises(TypeError, match=r"exclude\[0\] must be a torch.Tensor, got int"):
+        saved_tensor_bytes(lambda: None, exclude=[1, 2])

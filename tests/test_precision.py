@@ -116,6 +116,8 @@ def test_bad_inputs_say_what_was_expected():
         np_precision.to_bfloat16("1.0")
     with pytest.raises(ValueError, match=r"values must be a 1-D array, got shape \(2, 2\)"):
         np_precision.running_sum(np.zeros((2, 2)), "float16")
+    with pytest.raises(TypeError, match=r"values must be a real number or a float array, got list"):
+        np_precision.running_sum([0.1, 0.2], "float16")
 
 
 # ---- the formats ---------------------------------------------------------------------------------
@@ -259,3 +261,13 @@ def test_scaler_settings_are_checked():
         np_precision.DynamicLossScaler(init_scale=-1.0)
     with pytest.raises(TypeError, match=r"found_inf must be True or False, got int"):
         np_precision.DynamicLossScaler().update(np_precision.DynamicLossScaler().init(), 1)
+
+
+def test_both_scale_histories_check_their_settings_and_flags_alike():
+    for module in (np_precision, torch_precision):
+        with pytest.raises(ValueError, match=r"growth_interval must be >= 1, got 0"):
+            module.scale_history([False], growth_interval=0)
+        with pytest.raises(ValueError, match=r"backoff_factor must lie in \(0, 1\), got 2.0"):
+            module.scale_history([False], backoff_factor=2.0)
+        with pytest.raises(TypeError, match=r"found_inf.* must be True or False, got int"):
+            module.scale_history([True, 0])

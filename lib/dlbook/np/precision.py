@@ -167,7 +167,7 @@ def running_sum(values: object, dtype: str) -> np.ndarray:
     rounding never creates a false tie.
     """
     dtype = _require_format(dtype)
-    values = round_to(values, dtype)
+    values = round_to(_as_float32("values", values), dtype)
     if values.ndim != 1:
         raise ValueError(f"values must be a 1-D array, got shape {values.shape}")
     sums = np.empty_like(values)

@@ -93,6 +93,10 @@ def saved_tensor_bytes(function: Callable[[], object], exclude: Iterable[torch.T
     """
     if not callable(function):
         raise TypeError(f"function must be callable with no arguments, got {type(function).__name__}")
+    exclude = list(exclude)
+    for index, tensor in enumerate(exclude):
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"exclude[{index}] must be a torch.Tensor, got {type(tensor).__name__}")
     own = {tensor.untyped_storage().data_ptr() for tensor in exclude}
     storages: dict[int, int] = {}
 

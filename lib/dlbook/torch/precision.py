@@ -11,9 +11,10 @@ import math
 import numbers
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
-from dlbook.np.precision import FORMATS, FormatInfo
+from dlbook.np.precision import FORMATS, DynamicLossScaler, FormatInfo
 
 __all__ = ["FORMATS", "FormatInfo", "format_info", "round_to", "running_sum", "scale_history", "to_bfloat16", "ulp"]
 
@@ -94,7 +95,13 @@ def scale_history(
 
     Each step backpropagates the loss w * c for one weight w, with c = inf where found_inf says the
     step overflows and c = 1 elsewhere, then calls scaler.step and scaler.update as in training.
+    The settings and flags are checked as in the NumPy twin (GradScaler itself does not check them).
     """
+    DynamicLossScaler(init_scale, growth_factor, backoff_factor, growth_interval)  # raises on bad settings
+    found_inf = list(found_inf)
+    for index, flag in enumerate(found_inf):
+        if not isinstance(flag, bool | np.bool_):
+            raise TypeError(f"found_inf[{index}] must be True or False, got {type(flag).__name__}")
     weight = torch.nn.Parameter(torch.ones(()))
     optimizer = torch.optim.SGD([weight], lr=0.0)
     scaler = torch.amp.GradScaler(
