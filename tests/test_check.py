@@ -459,3 +459,218 @@ def test_chapter_5_number_checks_explain_units_and_types():
     assert "one number" in check.kv_cache_bytes("301989888").message
     assert "one number" in check.tiny_gpt_params(np.array([110_784, 1])).message
     assert "token embedding is missing" in check.tiny_gpt_params(110_784 - 103 * 64).message
+
+
+# --- chapter 6 -----------------------------------------------------------------------------------
+
+LLAMA2_7B_PARAMS = 6_738_415_616
+RING_BYTES = 2 * 7 * 124_439_808 * 2 // 8  # 2(p - 1)/p of GPT-2 small's gradients in bfloat16, p = 8
+
+
+def right_affine_quantize(x, scale, zero_point, qmin, qmax):
+    codes = np.clip(np.rint(x / scale) + zero_point, qmin, qmax).astype(np.int64)
+    return codes, scale * (codes - zero_point)
+
+
+def right_round_to_format(x, exponent_bits, fraction_bits, *, rounder=np.round, clamp=True, shift=1, overflow=True):
+    """The exercise's solution; the keywords build its typical mistakes."""
+    x = np.asarray(x, dtype=np.float64)
+    bias = 2 ** (exponent_bits - 1) - 1
+    exponent = np.frexp(x)[1] - shift  # the power of two at or below |x| when shift = 1
+    if clamp:
+        exponent = np.maximum(exponent, 1 - bias)
+    gap = np.ldexp(1.0, exponent - fraction_bits)
+    with np.errstate(invalid="ignore"):
+        rounded = rounder(x / gap) * gap
+    if overflow:
+        rounded = np.where(np.abs(rounded) > (2 - 2.0**-fraction_bits) * 2.0**bias, np.copysign(np.inf, x), rounded)
+    return rounded
+
+
+def test_chapter_6_right_answers_are_accepted():
+    assert check.llama2_7b_params(LLAMA2_7B_PARAMS)
+    assert check.llama2_7b_params(np.int64(LLAMA2_7B_PARAMS))
+    assert check.ring_allreduce_bytes(RING_BYTES)
+    assert check.ring_allreduce_bytes(float(RING_BYTES))
+    assert check.affine_quantize(right_affine_quantize)
+    assert check.round_to_format(right_round_to_format)
+
+
+def test_affine_quantize_accepts_a_reciprocal_scale_and_lists():
+    def by_reciprocal(x, scale, zero_point, qmin, qmax):  # as PyTorch computes it, in float32
+        codes = np.clip(np.rint(x * np.float32(1 / scale)) + zero_point, qmin, qmax)
+        return codes.tolist(), (scale * (codes - zero_point)).tolist()
+
+    assert check.affine_quantize(by_reciprocal)
+
+
+D, F, V, L = 4096, 11008, 32000, 32  # Llama 2 7B: width, MLP, vocabulary, layers
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (LLAMA2_7B_PARAMS - V * D, "not tied"),
+        (LLAMA2_7B_PARAMS - L * D * F, "three matrices"),
+        (LLAMA2_7B_PARAMS + L * (5 * D + 2 * F), "no biases"),
+        (LLAMA2_7B_PARAMS + (2 * L + 1) * D, "no shift"),
+        (LLAMA2_7B_PARAMS - (2 * L + 1) * D, "parameters too"),
+        (LLAMA2_7B_PARAMS - D, "final norm"),
+        (LLAMA2_7B_PARAMS - 2 * L * D, "two norms"),
+        (LLAMA2_7B_PARAMS + 4096 * D, "no position table"),
+        (LLAMA2_7B_PARAMS - 3 * L * D * F + 12 * L * D * D, "not 4 d"),
+        (12 * L * D * D + 2 * V * D, "rule of thumb"),
+        (LLAMA2_7B_PARAMS + 7, "not exact"),
+        (7e9 * 2, "recount layer by layer"),
+        ("6738415616", "one number"),
+        ([LLAMA2_7B_PARAMS], "one number"),
+        (None, "one number"),
+        (True, "one number"),
+        (float("nan"), "finite"),
+    ],
+)
+def test_llama2_7b_params_names_the_mistake(answer, reason):
+    feedback = check.llama2_7b_params(answer)
+    assert not feedback and reason in feedback.message
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (RING_BYTES / 2, "only the reduce-scatter"),
+        (RING_BYTES * 2, "two bytes per number"),
+        (2 * 124_439_808 * 2, "limit for many GPUs"),
+        (124_439_808 * 2, "size of the gradients"),
+        (RING_BYTES * 8, "all 8 GPUs"),
+        (7 * 124_439_808 * 2, "naive all-reduce"),
+        (435.5, "megabytes"),
+        (RING_BYTES / 2**20, "mebibytes"),
+        (0.4355, "gigabytes"),
+        (1e9, "how many steps"),
+        ("435539328", "one number"),
+        (np.array([1.0, 2.0]), "one number"),
+    ],
+)
+def test_ring_allreduce_bytes_names_the_mistake(answer, reason):
+    feedback = check.ring_allreduce_bytes(answer)
+    assert not feedback and reason in feedback.message
+
+
+def _quantizer(rounder=np.rint, clip=True, sign=1, clip_first=False, divide=True, dequantize_zero=True):
+    def quantize(x, scale, zero_point, qmin, qmax):
+        ratio = rounder(x / scale if divide else x * scale)
+        codes = np.clip(ratio, qmin, qmax) + zero_point if clip_first else ratio + sign * zero_point
+        if clip and not clip_first:
+            codes = np.clip(codes, qmin, qmax)
+        return codes, scale * (codes - zero_point if dequantize_zero else codes)
+
+    return quantize
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (_quantizer(rounder=lambda r: np.floor(r + 0.5)), "even neighbour"),
+        (_quantizer(rounder=lambda r: np.sign(r) * np.floor(np.abs(r) + 0.5)), "even neighbour"),
+        (_quantizer(rounder=np.trunc), "truncated"),
+        (_quantizer(rounder=np.floor), "truncated"),
+        (_quantizer(clip=False), "not clipped"),
+        (_quantizer(sign=-1), "zero point is subtracted"),
+        (_quantizer(clip_first=True), "clipping comes before"),
+        (_quantizer(divide=False), "multiplied by the scale"),
+        (_quantizer(dequantize_zero=False), "forget the zero point"),
+        (lambda x, scale, zero_point, qmin, qmax: right_affine_quantize(x, scale, zero_point, qmin, qmax)[0], "a pair"),
+        (lambda x, scale, zero_point, qmin, qmax: (x[:3], x[:3]), "one code and one value per number"),
+        (lambda x, scale, zero_point, qmin, qmax: ("codes", "values"), "two arrays of numbers"),
+        (lambda x, scale, zero_point, qmin, qmax: 1 / 0, "raised ZeroDivisionError"),
+        (right_affine_quantize(np.zeros(2, dtype=np.float32), 0.1, 0, -127, 127), "pass your function itself"),
+    ],
+)
+def test_affine_quantize_names_the_mistake(answer, reason):
+    feedback = check.affine_quantize(answer)
+    assert not feedback and reason in feedback.message
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        ({"rounder": lambda r: np.floor(r + 0.5)}, "ties"),
+        ({"rounder": np.trunc}, "smaller than the nearest"),
+        ({"clamp": False}, "smallest normal"),
+        ({"shift": 0}, "twice too large"),
+        ({"shift": 2}, "half what it should be"),
+        ({"overflow": False}, "largest number"),
+    ],
+)
+def test_round_to_format_names_the_mistake(options, reason):
+    feedback = check.round_to_format(lambda x, e, m: right_round_to_format(x, e, m, **options))
+    assert not feedback and reason in feedback.message
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (lambda x, e, m: np.asarray(x, dtype=np.float32).astype(np.float64), "should become"),
+        (lambda x, e, m: None, "one value per input"),
+        (lambda x, e, m: "rounded", "an array of numbers"),
+        ("round_to_format", "pass your function itself"),
+    ],
+)
+def test_round_to_format_explains_other_answers(answer, reason):
+    feedback = check.round_to_format(answer)
+    assert not feedback and reason in feedback.message
+
+
+def test_chapter_6_feedback_never_contains_the_answer():
+    for wrong in (LLAMA2_7B_PARAMS + 7, LLAMA2_7B_PARAMS - D, 7e9):
+        message = check.llama2_7b_params(wrong).message
+        assert "6,738,415,616" not in message and "6738415616" not in message
+    for wrong in (RING_BYTES / 2, 1e9, 435.5):
+        message = check.ring_allreduce_bytes(wrong).message
+        assert "435,539,328" not in message and "435539328" not in message and "1.75" not in message
+    for name in ("affine_quantize", "round_to_format"):
+        assert "np.clip(" not in check.HINTS[name] and "np.round(" not in check.HINTS[name]
+
+
+def right_compute_optimal_split(compute_flops, tokens_per_param=20.0):
+    n = (compute_flops / (6 * tokens_per_param)) ** 0.5
+    return n, tokens_per_param * n
+
+
+def test_compute_optimal_split_accepts_the_right_split():
+    assert check.compute_optimal_split(right_compute_optimal_split)
+    assert check.compute_optimal_split(lambda c, r=20.0: np.array(right_compute_optimal_split(c, r)))
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (lambda c, r=20.0: right_compute_optimal_split(c, r)[::-1], "swapped"),
+        (lambda c, r=20.0: ((c / r) ** 0.5, r * (c / r) ** 0.5), "factor 6"),
+        (lambda c, r=20.0: (c / (6 * r), c / 6), "square root is missing"),
+        (lambda c, r=20.0: right_compute_optimal_split(c), "instead of tokens_per_param = 5"),
+        (lambda c, r=5.0: right_compute_optimal_split(c, r), "should use 20 tokens per parameter"),
+        (
+            lambda c, r=20.0: (2 * right_compute_optimal_split(c, r)[0], 2 * right_compute_optimal_split(c, r)[1]),
+            "D = 20 N holds",
+        ),
+        (lambda c, r=20.0: (1.0, 2.0), "neither"),
+        (lambda c, r=20.0: (-1.0, -20.0), "positive"),
+        (lambda c: right_compute_optimal_split(c), "raised TypeError"),
+        (lambda c, r=20.0: 5.0, "a pair of numbers"),
+        (lambda c, r=20.0: ("N", "D"), "a pair of numbers"),
+        (lambda c, r=20.0: (1.0, 2.0, 3.0), "a pair of numbers"),
+        (right_compute_optimal_split(1e20), "pass your function itself"),
+    ],
+)
+def test_compute_optimal_split_names_the_mistake(answer, reason):
+    feedback = check.compute_optimal_split(answer)
+    assert not feedback and reason in feedback.message
+
+
+def test_compute_optimal_split_never_prints_the_right_split():
+    n, d = right_compute_optimal_split(5.76e23)
+    for wrong in (lambda c, r=20.0: (1.0, 2.0), lambda c, r=20.0: right_compute_optimal_split(c, r)[::-1]):
+        message = check.compute_optimal_split(wrong).message
+        assert f"{n:.3g}" not in message and f"{d:.3g}" not in message
+    assert "sqrt" not in check.HINTS["compute_optimal_split"] and "**" not in check.HINTS["compute_optimal_split"]

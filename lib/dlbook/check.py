@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,6 +22,9 @@ import torch
 from dlbook.np import optim
 from dlbook.np.conv import output_size
 from dlbook.np.tensor import Tensor
+
+if TYPE_CHECKING:
+    from dlbook.np.precision import FormatInfo
 
 HINTS = {
     "largest_stable_lr": "Gradient descent on a quadratic is stable when lr * curvature < 2 for every "
@@ -62,6 +66,21 @@ HINTS = {
     "then the final norm. The head is tied to the token embedding.",
     "kv_cache_bytes": "Every layer keeps a key and a value vector of d_model numbers for every position of "
     "every sequence in the batch.",
+    "round_to_format": "Work on all values at once: np.frexp returns each value's exponent (its mantissa lies in "
+    "[0.5, 1), so mind the off-by-one). The gap between neighbours is 2**(exponent - fraction_bits) for the "
+    "power of two at or below |x|, but never smaller than the gap at the smallest normal number. Round to a "
+    "multiple of the gap with ties to even, then send what lies beyond the largest number to infinity.",
+    "compute_optimal_split": "Two equations, two unknowns: put D = tokens_per_param * N into C = 6 N D and solve "
+    "for N (a square root appears). Then D follows from N.",
+    "llama2_7b_params": "Per layer: four d x d attention matrices, three d x d_ff MLP matrices and two RMSNorm "
+    "scales of d numbers. Outside the layers: the token embedding, a head of the same shape (not tied), and a "
+    "final norm. No biases, no position table.",
+    "ring_allreduce_bytes": "The ring cuts the gradients into p chunks; a reduce-scatter of p - 1 steps and an "
+    "all-gather of p - 1 steps follow, and at every step each GPU sends exactly one chunk. Count the gradients' "
+    "bytes first (2 per number in bfloat16).",
+    "affine_quantize": "Divide by the scale, round to the nearest integer with ties going to the even neighbour "
+    "(np.rint does that), add the zero point, then clip to [qmin, qmax]. To dequantize, undo the zero point "
+    "before undoing the scale.",
 }
 
 
@@ -630,3 +649,288 @@ def activation_bytes_per_example(answer: float) -> Feedback:
             "too few: some intermediate results are missing (each layer keeps more than its output).",
         )
     return Feedback("activation_bytes_per_example", False, "too many: count each array once, per example.")
+
+
+# Chapter 6 -----------------------------------------------------------------------------------
+
+
+def _one_number(exercise: str, answer: object, what: str) -> float | Feedback:
+    """`answer` as a finite float, or the Feedback that asks for one number."""
+    if isinstance(answer, bool | str | bytes) or answer is None or np.ndim(answer) != 0:
+        return Feedback(exercise, False, f"give {what} as one number, not {answer!r}.")
+    try:
+        value = float(answer)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return Feedback(exercise, False, f"give {what} as one number, not {answer!r}.")
+    if not np.isfinite(value):
+        return Feedback(exercise, False, f"give {what} as one finite number, not {answer!r}.")
+    return value
+
+
+def _not_a_function(exercise: str, answer: object) -> Feedback | None:
+    if callable(answer):
+        return None
+    return Feedback(exercise, False, f"pass your function itself (its name, without calling it), not {answer!r}.")
+
+
+def llama2_7b_params(answer: int) -> Feedback:
+    """Chapter 6, exercise "Count Llama 2 7B": the parameters of Llama 2 7B (32 layers, d_model 4096,
+    d_ff 11008, 32,000 tokens, SwiGLU, RMSNorm, no biases, rotary positions, untied head)."""
+    from dlbook.scaling import LLAMA2_7B, count_params
+
+    name = "llama2_7b_params"
+    value = _one_number(name, answer, "the count")
+    if isinstance(value, Feedback):
+        return value
+    config = LLAMA2_7B
+    total = count_params(config)
+    layers, d, f, vocabulary = config.n_layer, config.d_model, config.d_ff, config.vocab_size
+    if value == total:
+        return Feedback(name, True, "6,738,415,616, the published count, to the parameter.")
+    mistakes = {
+        total - vocabulary * d: "the head is not tied in Llama 2: it has its own matrix, as large as the embedding.",
+        total - layers * d * f: "the SwiGLU MLP has three matrices (gate, up and down), not two.",
+        total + layers * (5 * d + 2 * f): "Llama 2 has no biases in its linear layers.",
+        total + (2 * layers + 1) * d: "RMSNorm has a scale but no shift.",
+        total - (2 * layers + 1) * d: "the RMSNorms have parameters too: a scale per norm, two per layer and a "
+        "final one.",
+        total - d: "the final norm, after the last layer, has a scale too.",
+        total - 2 * layers * d: "each layer has two norms with a scale each, before attention and before the MLP.",
+        total + config.context_length * d: "rotary positions have no parameters: there is no position table.",
+        total - 3 * layers * d * f + 3 * layers * d * 4 * d: "the MLP has d_ff = 11008 hidden units, not 4 d.",
+        total - vocabulary * d - d: "the head and the final norm are missing.",
+        total - 2 * vocabulary * d - d: "that counts the layers only: the token embedding, the head and the final "
+        "norm are outside them.",
+        12 * layers * d * d + 2 * vocabulary * d: "that is the rule of thumb 12 L d^2 plus the embeddings; count "
+        "the MLP's three matrices and the norms exactly.",
+    }
+    for wrong, message in mistakes.items():
+        if value == wrong:
+            return Feedback(name, False, message)
+    if abs(value - total) / total < 0.05:
+        return Feedback(
+            name, False, "within 5% but not exact: recount every term (the MLP's width, the norms, the head)."
+        )
+    return Feedback(
+        name, False, "not the count; recount layer by layer: attention, MLP, norms, then the embedding and the head."
+    )
+
+
+def ring_allreduce_bytes(answer: float) -> Feedback:
+    """Chapter 6, exercise "The bytes of a data-parallel step": bytes each of 8 GPUs sends in a ring
+    all-reduce of GPT-2 small's gradients in bfloat16."""
+    from dlbook.scaling import GPT2_SMALL, count_params
+
+    name = "ring_allreduce_bytes"
+    value = _one_number(name, answer, "the bytes")
+    if isinstance(value, Feedback):
+        return value
+    p, n = 8, count_params(GPT2_SMALL) * 2  # n: the gradients' bytes
+    truth = 2 * (p - 1) * n / p
+    if np.isclose(value, truth, rtol=1e-6):
+        return Feedback(name, True, "2(p - 1)/p of the gradients: 1.75 times their size, in 14 chunks.")
+    units = {1e6: "megabytes", 2**20: "mebibytes", 1e9: "gigabytes", 2**30: "gibibytes"}
+    for unit, unit_name in units.items():
+        if np.isclose(value, truth / unit, rtol=1e-2):
+            return Feedback(name, False, f"that looks like {unit_name}; the question asks for bytes.")
+    mistakes = {
+        truth / 2: "half of it: either only the reduce-scatter (the all-gather sends as much again), or a count of "
+        "numbers rather than bytes (bfloat16 takes two bytes each).",
+        truth * 2: "twice too much: bfloat16 takes two bytes per number, not four.",
+        2 * n: "close: that is the limit for many GPUs; with 8, each sends a little less.",
+        n: "that is the size of the gradients; in a ring every GPU sends more than that, a chunk at every step.",
+        truth * p: "that is all 8 GPUs together, or each GPU sending the whole gradient at every step; one GPU sends "
+        "one chunk per step.",
+        (p - 1) * n: "that is what the GPU at the centre of a naive all-reduce receives; the ring sends chunks.",
+    }
+    for wrong, message in mistakes.items():
+        if np.isclose(value, wrong, rtol=1e-6):
+            return Feedback(name, False, message)
+    return Feedback(name, False, "not the count; how many steps, and how many bytes in each step's chunk?")
+
+
+def affine_quantize(answer: Callable) -> Feedback:
+    """Chapter 6, exercise "Quantize by hand": answer(x, scale, zero_point, qmin, qmax) -> (codes, values)
+    for x (N,) float32; compared with torch.fake_quantize_per_tensor_affine, which rounds halves to even."""
+    name = "affine_quantize"
+    not_a_function = _not_a_function(name, answer)
+    if not_a_function is not None:
+        return not_a_function
+    rng = np.random.default_rng(10)
+    # powers of two make x / scale exact, so that ties are true ties whichever way the division is done
+    cases = [(0.25, 0, -127, 127), (0.125, 3, 0, 15), (0.5, 128, 0, 255)]
+    for scale, zero_point, qmin, qmax in cases:
+        halves = np.arange(-6, 7) + 0.5  # ties: 0.5, 2.5 ... go down to the even neighbour, 1.5, 3.5 ... up
+        inside = rng.integers(qmin - zero_point, qmax - zero_point, size=40) + rng.uniform(0.05, 0.45, size=40)
+        outside = np.array([qmin - zero_point - 5.3, qmax - zero_point + 7.8])  # beyond the range: clipped
+        x = (np.concatenate([halves, inside, -inside, outside]) * scale).astype(np.float32)
+        expected_values = torch.fake_quantize_per_tensor_affine(
+            torch.from_numpy(x), scale, zero_point, qmin, qmax
+        ).numpy()
+        expected_codes = np.rint(expected_values.astype(np.float64) / scale).astype(np.int64) + zero_point
+        result = _run(name, answer, x.copy(), scale, zero_point, qmin, qmax)
+        if isinstance(result, Feedback):
+            return result
+        if not (isinstance(result, tuple | list) and len(result) == 2):
+            return Feedback(name, False, "return a pair (codes, dequantized values).")
+        try:
+            codes = np.asarray(result[0], dtype=np.float64)
+            values = np.asarray(result[1], dtype=np.float64)
+        except (TypeError, ValueError):
+            return Feedback(name, False, "return two arrays of numbers: (codes, dequantized values).")
+        if codes.shape != x.shape or values.shape != x.shape:
+            return Feedback(name, False, f"return one code and one value per number: two arrays of shape {x.shape}.")
+        if not np.array_equal(codes, expected_codes):
+            return Feedback(name, False, _affine_diagnosis(codes, x, scale, zero_point, qmin, qmax))
+        if np.array_equal(values, codes * scale) and zero_point != 0:
+            return Feedback(name, False, "the codes are right; the values forget the zero point.")
+        if not np.allclose(values, expected_values, rtol=1e-6, atol=0):
+            return Feedback(name, False, "the codes are right but the dequantized values are not.")
+    message = "codes and values equal torch.fake_quantize_per_tensor_affine, ties and clipping included."
+    return Feedback(name, True, message)
+
+
+def _affine_diagnosis(codes: np.ndarray, x: np.ndarray, scale: float, zero_point: int, qmin: int, qmax: int) -> str:
+    ratio = x.astype(np.float64) / scale
+    candidates = {
+        "the ties (x / scale exactly halfway between two integers) are rounded up or away from zero; torch "
+        "rounds them to the even neighbour.": [
+            np.clip(np.floor(ratio + 0.5) + zero_point, qmin, qmax),
+            np.clip(np.sign(ratio) * np.floor(np.abs(ratio) + 0.5) + zero_point, qmin, qmax),
+        ],
+        "the codes are truncated or floored instead of rounded to the nearest integer.": [
+            np.clip(np.trunc(ratio) + zero_point, qmin, qmax),
+            np.clip(np.floor(ratio) + zero_point, qmin, qmax),
+        ],
+        "the codes are not clipped to [qmin, qmax]: numbers beyond the range need the end codes.": [
+            np.rint(ratio) + zero_point,
+        ],
+        "the zero point is subtracted; quantization adds it.": [
+            np.clip(np.rint(ratio) - zero_point, qmin, qmax),
+        ],
+        "the clipping comes before the zero point is added; clip the final codes.": [
+            np.clip(np.rint(ratio), qmin, qmax) + zero_point,
+        ],
+        "x is multiplied by the scale instead of divided by it.": [
+            np.clip(np.rint(x.astype(np.float64) * scale) + zero_point, qmin, qmax),
+        ],
+    }
+    for message, wrongs in candidates.items():
+        if any(np.array_equal(codes, wrong) for wrong in wrongs):
+            return message
+    wrong = int(np.sum(codes != np.clip(np.rint(ratio) + zero_point, qmin, qmax)))
+    return f"{wrong} of the {len(x)} codes differ from torch's (scale {scale}, zero point {zero_point})."
+
+
+def round_to_format(answer: Callable) -> Feedback:
+    """Chapter 6, exercise "Rounding to any format": answer(x: float64 array, exponent_bits, fraction_bits)
+    -> x rounded to that IEEE-style format, as float64; compared with dlbook.np.precision.round_to for
+    float16, bfloat16 and float32 (subnormals, ties and overflow included)."""
+    from dlbook.np import precision
+
+    name = "round_to_format"
+    not_a_function = _not_a_function(name, answer)
+    if not_a_function is not None:
+        return not_a_function
+    rng = np.random.default_rng(11)
+    for dtype in ("float16", "bfloat16", "float32"):
+        info = precision.format_info(dtype)
+        e, m = info.exponent_bits, info.fraction_bits
+        normal = rng.normal(size=500) * 10.0 ** rng.integers(-6, 6, size=500)
+        # exactly halfway between two neighbours of the format (exact in float32 for float16 and bfloat16)
+        ties = (1 + (2 * rng.integers(0, 2**m, size=50) + 1) / 2.0 ** (m + 1)) * 2.0 ** rng.integers(-3, 4, size=50)
+        tiny, smallest_normal, largest = info.smallest_subnormal, info.smallest_normal, info.max
+        special = [0.0, -0.0, largest, -largest, tiny, tiny / 2, tiny * 1.5, smallest_normal * 0.75]
+        special += [largest * (1 + info.eps / 4), -largest * (1 + info.eps), np.inf, -np.inf]
+        subnormal = rng.uniform(-1, 1, size=100) * smallest_normal
+        with np.errstate(over="ignore"):  # float32's largest times (1 + eps) is inf in float32 already
+            x = np.concatenate([normal, ties, special, subnormal]).astype(np.float32).astype(np.float64)
+        truth = precision.round_to(x, dtype).astype(np.float64)
+        result = _run(name, answer, x.copy(), e, m)
+        if isinstance(result, Feedback):
+            return result
+        try:
+            result = np.asarray(result, dtype=np.float64)
+        except (TypeError, ValueError):
+            return Feedback(name, False, "return an array of numbers, one per value of x.")
+        if result.shape != x.shape:
+            return Feedback(name, False, f"return one value per input: shape {x.shape}, got {result.shape}.")
+        if np.array_equal(result, truth):
+            continue
+        return Feedback(name, False, f"{dtype} (E{e}M{m}): {_rounding_diagnosis(x, result, truth, info)}")
+    return Feedback(name, True, "equal to PyTorch's rounding to float16, bfloat16 and float32, bit for bit.")
+
+
+def _rounding_diagnosis(x: np.ndarray, result: np.ndarray, truth: np.ndarray, info: FormatInfo) -> str:
+    wrong = ~((result == truth) | (np.isnan(result) & np.isnan(truth)))
+    bias = 2 ** (info.exponent_bits - 1) - 1
+    with np.errstate(invalid="ignore"):
+        gap = np.ldexp(1.0, np.maximum(np.frexp(x)[1] - 1, 1 - bias) - info.fraction_bits)
+        tie = np.isfinite(x) & (2 * np.abs(np.abs(x) - np.abs(truth)) == gap)
+    if np.all(tie[wrong]):
+        return "only the exact ties differ: a value halfway between two neighbours goes to the even one."
+    if np.all((np.abs(x) < info.smallest_normal)[wrong]):
+        return (
+            "only values below the smallest normal number are wrong: below it the gap between neighbours stays "
+            "that of the smallest normal numbers (the subnormals)."
+        )
+    if np.all((np.abs(x) >= info.max)[wrong]):
+        return "only values at or beyond the largest number are wrong: the largest is finite, infinity begins above it."
+    finite = wrong & np.isfinite(x) & (np.abs(x) < info.max)
+    for factor, size in ((2.0, "twice too large"), (0.5, "half what it should be")):
+        with np.errstate(over="ignore", invalid="ignore"):
+            other_grid = np.round(x / (gap * factor)) * (gap * factor)
+        if np.any(finite) and np.array_equal(result[finite], other_grid[finite]):
+            return f"the gap between neighbours is {size}: check which power of two lies at or below |x|."
+    if np.all(np.abs(result[wrong]) <= np.abs(truth[wrong])):
+        return "some values come out smaller than the nearest number: round to the nearest, do not cut digits off."
+    first = int(np.flatnonzero(wrong)[0])
+    return f"{float(x[first]):.9g} should become {float(truth[first]):.9g}, got {float(result[first]):.9g}."
+
+
+def compute_optimal_split(answer: Callable) -> Feedback:
+    """Chapter 6, exercise "The compute-optimal split": answer(compute_flops, tokens_per_param=20.0) -> (N, D)
+    with 6 N D = compute_flops and D = tokens_per_param * N."""
+    name = "compute_optimal_split"
+    not_a_function = _not_a_function(name, answer)
+    if not_a_function is not None:
+        return not_a_function
+    for compute, ratio in ((5.76e23, 20.0), (1e12, 20.0), (3.0e21, 5.0), (8.1e22, 100.0), (2.5e17, None)):
+        result = _run(name, answer, compute) if ratio is None else _run(name, answer, compute, ratio)
+        if isinstance(result, Feedback):
+            return result
+        try:
+            n, d = (float(value) for value in result)  # type: ignore[union-attr]
+        except (TypeError, ValueError):
+            return Feedback(name, False, "return a pair of numbers (N, D): the parameters and the tokens.")
+        r = 20.0 if ratio is None else ratio
+        n_true = float(np.sqrt(compute / (6 * r)))
+        if np.isclose(n, n_true, rtol=1e-6) and np.isclose(d, r * n_true, rtol=1e-6):
+            continue
+        if ratio is None:
+            return Feedback(name, False, "called without tokens_per_param, it should use 20 tokens per parameter.")
+        if np.isclose(n, r * n_true, rtol=1e-6) and np.isclose(d, n_true, rtol=1e-6):
+            return Feedback(
+                name, False, "N and D are swapped: a compute-optimal model sees more tokens than it has parameters."
+            )
+        if np.isclose(n, np.sqrt(compute / r), rtol=1e-6):
+            return Feedback(name, False, "the factor 6 of C = 6 N D is missing.")
+        if np.isclose(n, compute / (6 * r), rtol=1e-6) or np.isclose(n, compute / (6 * r**2), rtol=1e-6):
+            return Feedback(name, False, "C = 6 N D with D = r N is quadratic in N: a square root is missing.")
+        if not (np.isfinite(n) and np.isfinite(d) and n > 0 and d > 0):
+            return Feedback(name, False, f"N and D must be positive numbers; got N = {n!r}, D = {d!r}.")
+        if np.isclose(6 * n * d, compute, rtol=1e-6):
+            return Feedback(
+                name,
+                False,
+                f"6 N D = C holds, but D / N is {d / n:.3g} instead of tokens_per_param = {r:g} "
+                f"(for C = {compute:.3g}).",
+            )
+        if np.isclose(d / n, r, rtol=1e-6):
+            return Feedback(
+                name, False, f"D = {r:g} N holds, but 6 N D is {6 * n * d:.3g} instead of C = {compute:.3g}."
+            )
+        return Feedback(
+            name, False, f"for C = {compute:.3g} and {r:g} tokens per parameter, neither 6 N D = C nor D = r N holds."
+        )
+    return Feedback(name, True, "6 N D = C and D = r N at four budgets and ratios, and the default of 20.")
