@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # What a Colab runtime already has, as far as the book is concerned.
 PREINSTALLED = [
-    "torch==2.13.0", "numpy", "matplotlib", "ipykernel", "ipywidgets", "tqdm", "scikit-learn", "nbclient", "setuptools"
+    "torch==2.13.0", "numpy", "matplotlib", "ipykernel", "ipywidgets", "tqdm", "scikit-learn", "scipy", "nbclient",
+    "setuptools",
 ]
 
 
